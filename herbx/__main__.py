@@ -1,0 +1,3 @@
+from herbx.cli import main
+
+main()

@@ -1,0 +1,107 @@
+"""Turning a model's text answer into Darwin Core fields.
+
+Providers that ignore ``response_format`` wrap the JSON in code fences or prose; the
+object is recovered from either. The recovered fields always take the shape
+``{"term": {"value": str, "confidence": float | None}}``; plain strings are accepted
+and given an unknown confidence. A reply with no JSON object is a failure, never an
+empty success.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+
+
+class Unparseable(Exception):
+    """The answer holds no JSON object of fields."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def parse(text: str) -> tuple[dict[str, dict[str, Any]], str]:
+    """Return the fields of an answer and a note on how they were found."""
+    found, note = _find_object(text)
+    if found is None:
+        raise Unparseable("unparseable", "the answer contains no JSON object")
+
+    fields = {}
+    for term, raw in found.items():
+        if not isinstance(term, str) or not term.strip():
+            continue
+        fields[term.strip()] = _field(raw)
+    if not fields:
+        raise Unparseable("empty_record", "the answer's JSON object has no fields")
+    return fields, note
+
+
+def _find_object(text: str) -> tuple[dict | None, str]:
+    stripped = text.strip()
+    whole = _load(stripped)
+    if isinstance(whole, dict):
+        return whole, ""
+
+    for block in _FENCE.findall(text):
+        candidate = _load(block.strip())
+        if isinstance(candidate, dict):
+            return candidate, "recovered from a fenced code block"
+
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"\{", text):
+        try:
+            candidate, _end = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(candidate, dict):
+            return candidate, "recovered from surrounding prose"
+    return None, ""
+
+
+def _load(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, ValueError):
+        return None
+
+
+def _field(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict) and "value" in raw:
+        return {"value": _text(raw.get("value")), "confidence": _confidence(raw)}
+    return {"value": _text(raw), "confidence": None}
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _confidence(raw: dict) -> float | None:
+    value = raw.get("confidence")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def covered(fields: dict[str, dict[str, Any]]) -> list[str]:
+    """Return the terms whose value is not empty."""
+    return [
+        term for term, field in fields.items() if str(field.get("value", "")).strip()
+    ]

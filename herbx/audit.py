@@ -1,0 +1,189 @@
+"""The audit trail: ledger events as an operator's log, one line per event.
+
+Timestamps are stored and shown in UTC. A time given without a zone means UTC, so the
+same command selects the same events on any host, whatever its local time zone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from herbx import events as ev
+from herbx.errors import UsageError
+from herbx.ledger import Ledger, Record
+
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+WHEN_HELP = "ISO 8601 (a time without a zone is UTC), or relative: 90m, 2h, 3d."
+
+
+def parse_when(text: str, now: datetime | None = None) -> str:
+    """Turn ``--since``/``--until`` into the ledger's UTC timestamp form."""
+    now = now or datetime.now(UTC)
+    match = _RELATIVE.match(text)
+    if match:
+        amount, unit = float(match.group(1)), match.group(2)
+        moment = now - timedelta(**{_UNITS[unit]: amount})
+    else:
+        try:
+            moment = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise UsageError(
+                f"cannot read the time {text!r}; use ISO 8601 such as "
+                "2025-10-10T11:51:31 (UTC when no zone is given) or 90m, 2h, 3d"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def short_time(ts: str) -> str:
+    """``2025-10-10T11:51:31.123456Z`` as ``2025-10-10 11:51:31Z``."""
+    return f"{ts[:10]} {ts[11:19]}Z"
+
+
+def _money(cost: float | None) -> str:
+    return "unknown cost" if cost is None else f"${cost:.6f}"
+
+
+def describe(record: Record, paths: dict[str, str]) -> tuple[str, str]:
+    """Return the level and the readable text of one event."""
+    event = record.event
+
+    def name(specimen_id: str) -> str:
+        return paths.get(specimen_id, specimen_id[:12])
+
+    match event:
+        case ev.RunStarted():
+            return "INFO", (
+                f"run started: model {event.model}, {event.specimen_count} specimens, "
+                f"endpoint {event.endpoint}, prompt {event.prompt_sha256[:12]}"
+            )
+        case ev.RunResumed():
+            return "INFO", f"run resumed: {event.pending} specimens pending"
+        case ev.EnvironmentSnapshotTaken():
+            snap = event.snapshot
+            git = snap.get("git") or {}
+            commit = git.get("commit", "")[:10] or "no git"
+            dirty = " (dirty)" if git.get("dirty") else ""
+            python = (snap.get("python") or {}).get("version", "?")
+            return "INFO", (
+                f"environment snapshot taken: herbx {snap.get('herbx_version')}, "
+                f"Python {python}, code {commit}{dirty}"
+            )
+        case ev.SpecimenDiscovered():
+            extra = (
+                f", also as {', '.join(event.duplicates)}" if event.duplicates else ""
+            )
+            return "INFO", f"specimen discovered: {event.path}{extra}"
+        case ev.RequestSent():
+            key = f" with key {event.key_fingerprint}" if event.key_fingerprint else ""
+            return "INFO", (
+                f"request sent: {name(event.specimen_id)} attempt {event.attempt}{key}"
+            )
+        case ev.ResponseReceived():
+            tokens = (event.usage or {}).get("total_tokens")
+            tokens_text = f", {tokens} tokens" if tokens is not None else ""
+            return "INFO", (
+                f"response received: {name(event.specimen_id)} HTTP {event.status} "
+                f"in {event.latency_ms:.0f} ms{tokens_text}, {_money(event.cost)}"
+            )
+        case ev.RequestFailed():
+            then = "will retry" if event.retryable else "not retried"
+            return "WARNING", (
+                f"request failed: {name(event.specimen_id)} attempt {event.attempt}: "
+                f"{event.reason}: {event.message} ({then})"
+            )
+        case ev.ResultSaved():
+            filled = sum(1 for f in event.fields.values() if str(f.get("value", "")))
+            return "INFO", (
+                f"result saved: {event.path}, {filled} of {len(event.fields)} "
+                "fields filled"
+            )
+        case ev.SpecimenFailed():
+            return "ERROR", (
+                f"specimen failed: {event.path}: {event.reason}: {event.message}"
+            )
+        case ev.SpecimenRequeued():
+            return "INFO", f"specimen requeued: {event.path}"
+        case ev.ValidationCheckpoint():
+            text = (
+                f"validation checkpoint ({event.kind}): {event.succeeded} of "
+                f"{event.finished} succeeded ({event.rate:.0%}, threshold "
+                f"{event.threshold:.0%})"
+            )
+            if event.passed:
+                return "INFO", text + ": passed"
+            level = "ERROR" if event.kind == "early" else "WARNING"
+            return level, text + ": below threshold"
+        case ev.RunFinished():
+            return "INFO", (
+                f"run finished: {event.specimens} specimens, {event.succeeded} saved, "
+                f"{event.failed} failed, {_money(event.spend)}"
+            )
+        case ev.RunAborted():
+            return "ERROR", f"run aborted: {event.reason}: {event.message}"
+    return "INFO", record.type.replace("_", " ")
+
+
+def specimen_paths(ledger: Ledger, run_id: str | None) -> dict[str, str]:
+    """Map specimen ids to their image paths, for readable lines."""
+    return {
+        record.event.specimen_id: record.event.path
+        for record in ledger.read(run_id=run_id, types=("specimen_discovered",))
+        if isinstance(record.event, ev.SpecimenDiscovered)
+    }
+
+
+def entries(
+    ledger: Ledger,
+    *,
+    run_id: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    kinds: list[str] | None = None,
+) -> Iterator[tuple[Record, str, str]]:
+    """Yield (record, level, text) for the selected events, oldest first."""
+    if kinds:
+        unknown = [kind for kind in kinds if kind not in ev.BY_TAG]
+        if unknown:
+            raise UsageError(
+                f"unknown event kind {unknown[0]!r}; "
+                f"choose from: {', '.join(ev.BY_TAG)}"
+            )
+    paths = specimen_paths(ledger, run_id)
+    for record in ledger.read(run_id=run_id, types=kinds, since=since, until=until):
+        level, text = describe(record, paths)
+        yield record, level, text
+
+
+def line(record: Record, level: str, text: str, with_run: bool) -> str:
+    """Format one audit line."""
+    run = f"{record.run_id}  " if with_run else ""
+    return f"{short_time(record.ts)} {level:<7} {run}{text}"
+
+
+def json_line(record: Record, level: str, text: str) -> bytes:
+    """Format one audit entry as a JSON object for tools."""
+    payload: dict[str, Any] = msgspec.to_builtins(record.event)
+    return msgspec.json.encode(
+        {
+            "position": record.position,
+            "time": record.ts,
+            "run_id": record.run_id,
+            "seq": record.seq,
+            "kind": record.type,
+            "level": level,
+            "message": text,
+            "specimen_id": record.specimen_id,
+            "key_fingerprint": record.key_fp,
+            "cost": record.cost,
+            "event": payload,
+        }
+    )

@@ -1,0 +1,36 @@
+"""The typer application and the options every command shares."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="herbx",
+    help="Extract Darwin Core records from herbarium sheets into an event ledger.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Tracebacks must never print local variables: they can hold API keys.
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+
+stderr = Console(stderr=True, highlight=False)
+
+LedgerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ledger",
+        envvar="HERBX_LEDGER",
+        help="Ledger file or SQLAlchemy URL [default: ./herbx.db].",
+        show_default=False,
+    ),
+]
+
+RunOption = Annotated[
+    str | None,
+    typer.Option("--run", help="Run id [default: the most recent run]."),
+]

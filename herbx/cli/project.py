@@ -1,0 +1,41 @@
+"""``herbx project``: rebuild a derived file from the ledger alone."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from herbx import projections
+from herbx.cli.app import LedgerOption, RunOption, app, stderr
+from herbx.ledger import Ledger
+from herbx.rawjsonl import write_atomically
+
+
+@app.command()
+def project(
+    name: Annotated[
+        str,
+        typer.Argument(help=f"What to build: {', '.join(projections.PROJECTIONS)}."),
+    ],
+    run: RunOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="File to write [default: stdout]."),
+    ] = None,
+    ledger: LedgerOption = None,
+) -> None:
+    """Rebuild NAME for a run from the ledger, byte for byte as the run wrote it."""
+    with Ledger.open(ledger, create=False) as opened:
+        run_id = projections.choose_run(opened, run)
+        if run is None:
+            stderr.print(f"projecting run {run_id}")
+        data = projections.build(name, opened, run_id)
+
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        write_atomically(output, data)

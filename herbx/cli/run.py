@@ -1,0 +1,185 @@
+"""``herbx run``: extract a folder of sheet images, or resume a run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from herbx import keys
+from herbx.answers import covered
+from herbx.cli.app import LedgerOption, app, stderr
+from herbx.errors import UsageError
+from herbx.extraction import Extraction, Options, Outcome
+from herbx.ledger import Ledger
+from herbx.openrouter import DEFAULT_BASE_URL, DEFAULT_MODEL, resolve_model
+from herbx.progress import Bar
+
+
+def default_prompt() -> str:
+    """Return the Darwin Core prompt shipped with herbx."""
+    return resources.files("herbx").joinpath("prompts/darwin_core.txt").read_text()
+
+
+def read_prompt(path: Path | None) -> tuple[str, str]:
+    if path is None:
+        return default_prompt(), "default"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read --prompt {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--prompt {path} is not UTF-8 text") from exc
+    if not text.strip():
+        raise UsageError(f"--prompt {path} is empty; give a file with the prompt text")
+    return text, str(path)
+
+
+@app.command()
+def run(
+    images_dir: Annotated[Path, typer.Argument(help="Folder of sheet images.")],
+    model: Annotated[
+        str, typer.Option(help="Model id or alias (see --list-models).")
+    ] = DEFAULT_MODEL,
+    base_url: Annotated[
+        str,
+        typer.Option(envvar="OPENROUTER_BASE_URL", help="OpenAI-compatible endpoint."),
+    ] = DEFAULT_BASE_URL,
+    run_id: Annotated[
+        str | None, typer.Option(help="Run id; an existing id resumes that run.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder [default: runs/RUN_ID].")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Request at most N specimens this time.")
+    ] = None,
+    prompt: Annotated[
+        Path | None, typer.Option(help="Prompt file instead of the built-in one.")
+    ] = None,
+    max_side: Annotated[
+        int, typer.Option(min=256, help="Downscale images to this longest side (px).")
+    ] = 1600,
+    max_tokens: Annotated[
+        int, typer.Option(min=64, help="Max completion tokens per request.")
+    ] = 2048,
+    max_attempts: Annotated[
+        int, typer.Option(min=1, help="Attempts per specimen for retryable errors.")
+    ] = 4,
+    backoff: Annotated[
+        float, typer.Option(min=0.0, help="First retry delay in seconds; doubles.")
+    ] = 1.0,
+    read_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to wait for an answer.")
+    ] = 180.0,
+    validate_after: Annotated[
+        int, typer.Option(min=0, help="Early check after N specimens; 0 disables.")
+    ] = 5,
+    validate_min_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Least success rate at the check.")
+    ] = 0.5,
+    retry_failed: Annotated[
+        bool, typer.Option(help="When resuming, try failed specimens again.")
+    ] = False,
+    ledger: LedgerOption = None,
+) -> None:
+    """Extract Darwin Core records from IMAGES_DIR, or resume the run given by --run-id.
+
+    Every step is recorded in the ledger; kill it at any time and run the same command
+    with the same --run-id to continue. Reads the key from OPENROUTER_API_KEY.
+    """
+    model_id = resolve_model(model)
+    prompt_text, prompt_source = read_prompt(prompt)
+    api_key = keys.clean(os.environ.get("OPENROUTER_API_KEY", "")) or None
+    if api_key is None:
+        raise UsageError(
+            "no API key: set OPENROUTER_API_KEY "
+            "(export OPENROUTER_API_KEY=sk-or-v1-...)"
+        )
+    if not images_dir.is_dir():
+        what = "no such directory" if not images_dir.exists() else "not a directory"
+        raise UsageError(f"{what}: {images_dir}; give the folder of sheet images")
+
+    options = Options(
+        images_dir=images_dir,
+        model=model_id,
+        base_url=base_url,
+        prompt_text=prompt_text,
+        prompt_source=prompt_source,
+        run_id=run_id,
+        out=out,
+        limit=limit,
+        max_side=max_side,
+        max_tokens=max_tokens,
+        max_attempts=max_attempts,
+        backoff=backoff,
+        read_timeout=read_timeout,
+        validate_after=validate_after,
+        validate_min_rate=validate_min_rate,
+        retry_failed=retry_failed,
+        argv=sys.argv,
+    )
+    _terminate_as_interrupt()
+    with Ledger.open(ledger) as opened:
+        extraction = Extraction(opened, options, api_key, progress=Bar(stderr))
+        try:
+            outcome = extraction.execute()
+        except KeyboardInterrupt:
+            stderr.print(
+                f"interrupted; run the same command with --run-id "
+                f"{extraction.run_id} to resume"
+            )
+            raise typer.Exit(130) from None
+
+    print_summary(outcome, opened.name)
+    if outcome.stopped is not None:
+        stderr.print(f"Error: {outcome.stopped}")
+        raise typer.Exit(1)
+
+
+def _terminate_as_interrupt() -> None:
+    # SIGTERM (a scheduler or `kill`) ends the run like Ctrl-C: recorded as aborted.
+    def handler(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def print_summary(outcome: Outcome, ledger_name: str) -> None:
+    """Print counts, success rate, spend and per-field coverage to stdout."""
+    state = outcome.state
+    total = len(state.paths)
+    saved = len(state.saved)
+    failed = len(state.failed)
+    finished = saved + failed
+    rate = f"{saved / finished:.1%}" if finished else "n/a"
+    unknown = (
+        f" (+{state.unknown_cost} attempts of unknown cost)"
+        if state.unknown_cost
+        else ""
+    )
+
+    lines = [
+        f"run        {outcome.run_id}{' (resumed)' if outcome.resumed else ''}",
+        f"specimens  {total}: {saved} saved, {failed} failed, "
+        f"{total - finished} pending",
+        f"success    {rate}",
+        f"cost       ${state.spend:.6f}{unknown}",
+        f"raw.jsonl  {outcome.out / 'raw.jsonl'}",
+        f"ledger     {ledger_name}",
+    ]
+    counts: dict[str, int] = {}
+    for result in state.saved.values():
+        for term in covered(result.fields):
+            counts[term] = counts.get(term, 0) + 1
+    if counts:
+        lines.append("coverage")
+        width = max(len(term) for term in counts)
+        for term, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+            lines.append(f"  {term:<{width}}  {count:>5}/{saved}  {count / saved:6.1%}")
+    typer.echo("\n".join(lines))

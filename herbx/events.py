@@ -1,0 +1,234 @@
+"""Event types of the ledger: frozen, past-tense msgspec Structs in one tagged union.
+
+Invariants:
+- An event never changes once appended. A payload that needs a new shape gets a new
+  ``version`` and an upgrade function in ``UPGRADES``; old rows are upgraded on read.
+- New fields get defaults and a field's type never changes, so every stored version
+  still decodes.
+- Nothing secret is ever a field: keys appear only as fingerprints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Base of every event; ``version`` is the payload schema version."""
+
+    version: ClassVar[int] = 1
+
+
+class RunStarted(Event, tag="run_started", kw_only=True):
+    """A new run began, with everything needed to say later how it was configured."""
+
+    model: str
+    endpoint: str
+    engine: str = "openrouter"
+    prompt_sha256: str
+    prompt_text: str
+    images_dir: str
+    input_digest: str
+    specimen_count: int
+    options: dict[str, Any] = {}
+    herbx_version: str = ""
+    argv: list[str] = []
+
+
+class RunResumed(Event, tag="run_resumed", kw_only=True):
+    """A process attached to an existing run to continue it."""
+
+    input_digest: str
+    specimen_count: int
+    argv: list[str] = []
+    pending: int = 0
+
+
+class EnvironmentSnapshotTaken(Event, tag="environment_snapshot_taken", kw_only=True):
+    """The software environment of the process that is running the extraction."""
+
+    snapshot: dict[str, Any]
+
+
+class SpecimenDiscovered(Event, tag="specimen_discovered", kw_only=True):
+    """An image file joined the run; one specimen per distinct file content."""
+
+    specimen_id: str
+    path: str
+    size: int
+    duplicates: list[str] = []
+
+
+class RequestSent(Event, tag="request_sent", kw_only=True):
+    """A request is about to go out; committed before the HTTP call."""
+
+    specimen_id: str
+    attempt: int
+    request_id: str
+    key_fingerprint: str | None = None
+    model: str
+    image_sha256: str = ""
+    image_bytes: int = 0
+    image_size: list[int] = []
+
+
+class ResponseReceived(Event, tag="response_received", kw_only=True):
+    """An HTTP answer arrived, whatever it says; the body is kept for replay."""
+
+    specimen_id: str
+    attempt: int
+    request_id: str
+    status: int
+    latency_ms: float
+    body: str
+    key_fingerprint: str | None = None
+    usage: dict[str, Any] | None = None
+    cost: float | None = None
+    generation_id: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    headers: dict[str, str] = {}
+
+
+class RequestFailed(Event, tag="request_failed", kw_only=True):
+    """An attempt did not yield a usable record; ``reason`` is a stable short code."""
+
+    specimen_id: str
+    attempt: int
+    request_id: str
+    reason: str
+    message: str
+    retryable: bool = False
+    status: int | None = None
+    key_fingerprint: str | None = None
+    retry_after: float | None = None
+
+
+class ResultSaved(Event, tag="result_saved", kw_only=True):
+    """A specimen's record was parsed and saved; the specimen is done."""
+
+    specimen_id: str
+    path: str
+    attempt: int
+    request_id: str
+    fields: dict[str, Any]
+    model: str
+    provider: str | None = None
+    usage: dict[str, Any] | None = None
+    parse_note: str = ""
+
+
+class SpecimenFailed(Event, tag="specimen_failed", kw_only=True):
+    """A specimen finished without a record; ``reason`` says why."""
+
+    specimen_id: str
+    path: str
+    reason: str
+    message: str
+    attempts: int = 0
+    model: str | None = None
+    provider: str | None = None
+    usage: dict[str, Any] | None = None
+
+
+class SpecimenRequeued(Event, tag="specimen_requeued", kw_only=True):
+    """A failed specimen is being tried again; its earlier failure no longer counts."""
+
+    specimen_id: str
+    path: str
+
+
+class ValidationCheckpoint(Event, tag="validation_checkpoint", kw_only=True):
+    """The success rate was checked; ``passed`` False at the early check stops a run."""
+
+    kind: str
+    finished: int
+    succeeded: int
+    rate: float
+    threshold: float
+    passed: bool
+
+
+class RunFinished(Event, tag="run_finished", kw_only=True):
+    """Every specimen of the run has an outcome."""
+
+    specimens: int
+    succeeded: int
+    failed: int
+    spend: float | None = None
+
+
+class RunAborted(Event, tag="run_aborted", kw_only=True):
+    """The run stopped before finishing; running the same command resumes it."""
+
+    reason: str
+    message: str
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    RunStarted,
+    RunResumed,
+    EnvironmentSnapshotTaken,
+    SpecimenDiscovered,
+    RequestSent,
+    ResponseReceived,
+    RequestFailed,
+    ResultSaved,
+    SpecimenFailed,
+    SpecimenRequeued,
+    ValidationCheckpoint,
+    RunFinished,
+    RunAborted,
+)
+
+AnyEvent = (
+    RunStarted
+    | RunResumed
+    | EnvironmentSnapshotTaken
+    | SpecimenDiscovered
+    | RequestSent
+    | ResponseReceived
+    | RequestFailed
+    | ResultSaved
+    | SpecimenFailed
+    | SpecimenRequeued
+    | ValidationCheckpoint
+    | RunFinished
+    | RunAborted
+)
+
+BY_TAG: dict[str, type[Event]] = {cls.__struct_config__.tag: cls for cls in EVENT_TYPES}
+
+# (event type, stored version) -> function turning that payload into the next version.
+UPGRADES: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+_encoder = msgspec.json.Encoder()
+_decoders = {tag: msgspec.json.Decoder(cls) for tag, cls in BY_TAG.items()}
+
+
+def type_of(event: Event) -> str:
+    """Return the tag under which ``event`` is stored."""
+    return event.__struct_config__.tag
+
+
+def encode(event: Event) -> bytes:
+    """Return the canonical JSON payload of ``event`` (its tag included)."""
+    return _encoder.encode(event)
+
+
+def decode(event_type: str, version: int, payload: bytes | str) -> Event:
+    """Decode a stored payload, upgrading it first if an older herbx wrote it."""
+    cls = BY_TAG.get(event_type)
+    if cls is None:
+        raise ValueError(f"unknown event type {event_type!r}")
+    if version == cls.version:
+        return _decoders[event_type].decode(payload)
+
+    data = msgspec.json.decode(payload)
+    while version < cls.version:
+        data = UPGRADES[(event_type, version)](data)
+        version += 1
+    return msgspec.convert(data, cls)

@@ -1,0 +1,595 @@
+"""An extraction run: specimens in, events out, resumable at any point.
+
+The order of every step is what makes a crash harmless:
+- ``request_sent`` is committed before the HTTP call, so a request in flight when the
+  process died is visible on resume and is simply sent again;
+- a result is committed before its raw.jsonl line is written and before the specimen
+  counts as done, so a specimen with a saved result is never requested twice;
+- on start, raw.jsonl is rebuilt from the ledger, which repairs a torn last line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from herbx import answers, images
+from herbx import events as ev
+from herbx.environment import snapshot
+from herbx.errors import HerbxError, ImageError, RunStopped, UsageError
+from herbx.keys import Redactor, fingerprint
+from herbx.ledger import Ledger, Record
+from herbx.openrouter import (
+    Client,
+    Failure,
+    Success,
+    TransportFailure,
+    interpret,
+    request_body,
+    utc_text,
+)
+from herbx.projections import environment_document, raw_jsonl
+from herbx.rawjsonl import LiveFile, RawJsonl, write_atomically
+from herbx.state import RunState, fold
+
+DISCOVERY_BATCH = 500
+
+
+@dataclass
+class Options:
+    """How a run is configured; everything here is recorded in ``run_started``."""
+
+    images_dir: Path
+    model: str
+    base_url: str
+    prompt_text: str
+    prompt_source: str = "default"
+    run_id: str | None = None
+    out: Path | None = None
+    limit: int | None = None
+    max_side: int = images.DEFAULT_MAX_SIDE
+    max_tokens: int = 2048
+    detail: str = "high"
+    max_attempts: int = 4
+    backoff: float = 1.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 180.0
+    validate_after: int = 5
+    validate_min_rate: float = 0.5
+    warn_every: int = 50
+    warn_min_rate: float = 0.7
+    retry_failed: bool = False
+    argv: list[str] = field(default_factory=list)
+
+    def recorded(self) -> dict[str, Any]:
+        """The options that shape requests and outcomes, for the ledger."""
+        return {
+            "max_side": self.max_side,
+            "max_tokens": self.max_tokens,
+            "detail": self.detail,
+            "max_attempts": self.max_attempts,
+            "backoff": self.backoff,
+            "connect_timeout": self.connect_timeout,
+            "read_timeout": self.read_timeout,
+            "validate_after": self.validate_after,
+            "validate_min_rate": self.validate_min_rate,
+            "warn_every": self.warn_every,
+            "warn_min_rate": self.warn_min_rate,
+            "prompt_source": self.prompt_source,
+        }
+
+
+@dataclass(frozen=True)
+class Specimen:
+    specimen_id: str
+    path: str
+    size: int
+    duplicates: tuple[str, ...] = ()
+
+
+class Progress:
+    """What a run reports while it works; the CLI draws it, tests may ignore it."""
+
+    def start(self, total: int, done: int, spend: float) -> None: ...
+
+    def advance(self, saved: bool, spend: float) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Outcome:
+    """What a run invocation ended with."""
+
+    run_id: str
+    out: Path
+    state: RunState
+    stopped: RunStopped | None = None
+    resumed: bool = False
+
+
+def new_run_id() -> str:
+    """Return a sortable, readable run id: UTC time plus a random suffix."""
+    now = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{now}-{secrets.token_hex(2)}"
+
+
+def scan(images_dir: Path) -> list[Specimen]:
+    """Find the specimens under a folder: one per distinct file content."""
+    by_hash: dict[str, Specimen] = {}
+    for path in images.find(images_dir):
+        name = images.relative_name(path, images_dir)
+        try:
+            digest = images.file_sha256(path)
+            size = path.stat().st_size
+        except (ImageError, OSError) as exc:
+            raise UsageError(f"cannot read {name}: {exc}") from exc
+        known = by_hash.get(digest)
+        if known is None:
+            by_hash[digest] = Specimen(digest, name, size)
+        else:
+            by_hash[digest] = Specimen(
+                digest, known.path, known.size, (*known.duplicates, name)
+            )
+    if not by_hash:
+        raise UsageError(
+            f"no images ({', '.join(images.SUFFIXES)}) under {images_dir}; "
+            "give the folder that holds the sheet images"
+        )
+    return list(by_hash.values())
+
+
+def input_digest(specimens: list[Specimen]) -> str:
+    """Digest of the input list: every relative path and its content hash."""
+    digest = hashlib.sha256()
+    for specimen in sorted(specimens, key=lambda s: s.path):
+        for name in (specimen.path, *specimen.duplicates):
+            digest.update(f"{name}\t{specimen.specimen_id}\n".encode())
+    return digest.hexdigest()
+
+
+class Extraction:
+    """One invocation of ``herbx run``: start or resume a run and work through it."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        options: Options,
+        api_key: str | None,
+        *,
+        client: Client | None = None,
+        progress: Progress | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.ledger = ledger
+        self.options = options
+        self.api_key = api_key
+        self.key_fp = fingerprint(api_key) if api_key else None
+        self.redact = Redactor([api_key] if api_key else [])
+        self.client = client or Client(
+            options.base_url,
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+        )
+        self.progress = progress or Progress()
+        self.sleep = sleep
+        self.random = random.Random()
+        self.prompt_sha256 = hashlib.sha256(options.prompt_text.encode()).hexdigest()
+        self.run_id = options.run_id or new_run_id()
+        self.out = options.out or Path("runs") / self.run_id
+        self.state = RunState(self.run_id)
+        self.raw: LiveFile | None = None
+        self.specimens: dict[str, Specimen] = {}
+
+    def execute(self) -> Outcome:
+        """Run (or resume) to the end, a stop, or the limit; return how it ended."""
+        found = scan(self.options.images_dir)
+        self.specimens = {s.specimen_id: s for s in found}
+        resumed = self._begin(found)
+
+        self._write_environment()
+        self.raw = LiveFile(self.out / "raw.jsonl", raw_jsonl(self.ledger, self.run_id))
+        pending = self.state.pending()
+        if self.options.limit is not None:
+            pending = pending[: self.options.limit]
+
+        stopped = None
+        self.progress.start(len(self.state.paths), self.state.done, self.state.spend)
+        try:
+            for specimen_id in pending:
+                self._process(self.specimens[specimen_id])
+            if not self.state.pending() and not self.state.finished:
+                self._append([self._finished_event()])
+        except RunStopped as stop:
+            stopped = stop
+            self._append([ev.RunAborted(reason=stop.reason, message=str(stop))])
+        except KeyboardInterrupt:
+            self._append([ev.RunAborted(reason="interrupted", message="interrupted")])
+            raise
+        finally:
+            self.progress.stop()
+            self.raw.close()
+        return Outcome(self.run_id, self.out, self.state, stopped, resumed)
+
+    # -- starting and resuming -------------------------------------------------------
+
+    def _begin(self, found: list[Specimen]) -> bool:
+        """Append the events that open this invocation; return True when resuming."""
+        digest = input_digest(found)
+        if self.ledger.last_seq(self.run_id):
+            self.state = fold(self.run_id, self.ledger.read(run_id=self.run_id))
+            self._check_compatible()
+            new = [s for s in found if s.specimen_id not in self.state.paths]
+            requeue = list(self.state.failed) if self.options.retry_failed else []
+            self._append(
+                [
+                    ev.RunResumed(
+                        input_digest=digest,
+                        specimen_count=len(found),
+                        argv=self._argv(),
+                        pending=len(self.state.pending()) + len(new) + len(requeue),
+                    ),
+                    self._snapshot(),
+                ]
+            )
+            self._discover(new)
+            self._append(
+                [
+                    ev.SpecimenRequeued(specimen_id=sid, path=self.state.paths[sid])
+                    for sid in requeue
+                ]
+            )
+            return True
+
+        self._append(
+            [
+                ev.RunStarted(
+                    model=self.options.model,
+                    endpoint=self.options.base_url,
+                    prompt_sha256=self.prompt_sha256,
+                    prompt_text=self.options.prompt_text,
+                    images_dir=str(self.options.images_dir.resolve()),
+                    input_digest=digest,
+                    specimen_count=len(found),
+                    options=self.options.recorded(),
+                    herbx_version=_version(),
+                    argv=self._argv(),
+                ),
+                self._snapshot(),
+            ]
+        )
+        self._discover(found)
+        return False
+
+    def _check_compatible(self) -> None:
+        started = self.state.started
+        if started is None:
+            return
+        if started.model != self.options.model:
+            raise UsageError(
+                f"run {self.run_id} uses model {started.model}; resume it with "
+                f"--model {started.model}, or start a new run without --run-id"
+            )
+        if started.prompt_sha256 != self.prompt_sha256:
+            raise UsageError(
+                f"run {self.run_id} was started with another prompt; resume it with "
+                "the same --prompt, or start a new run without --run-id"
+            )
+
+    def _discover(self, found: list[Specimen]) -> None:
+        # Batched so a 10,000-sheet discovery is a few transactions, not thousands.
+        for start in range(0, len(found), DISCOVERY_BATCH):
+            batch = found[start : start + DISCOVERY_BATCH]
+            self._append(
+                [
+                    ev.SpecimenDiscovered(
+                        specimen_id=s.specimen_id,
+                        path=s.path,
+                        size=s.size,
+                        duplicates=list(s.duplicates),
+                    )
+                    for s in batch
+                ]
+            )
+
+    def _snapshot(self) -> ev.EnvironmentSnapshotTaken:
+        return ev.EnvironmentSnapshotTaken(snapshot=snapshot(self._argv(), self.redact))
+
+    def _argv(self) -> list[str]:
+        return [self.redact(arg) for arg in self.options.argv]
+
+    def _write_environment(self) -> None:
+        snap = self.state.last_snapshot
+        if snap is not None:
+            document = environment_document(
+                self.run_id, self.state.last_snapshot_ts, snap.snapshot
+            )
+            write_atomically(self.out / "environment.json", document)
+
+    # -- one specimen ----------------------------------------------------------------
+
+    def _process(self, specimen: Specimen) -> None:
+        path = self.options.images_dir / specimen.path
+        try:
+            prepared = images.prepare(path, self.options.max_side)
+        except ImageError as exc:
+            self._fail(specimen, "unreadable_image", str(exc), attempts=0)
+            return
+
+        body = request_body(
+            self.options.model,
+            self.options.prompt_text,
+            prepared,
+            max_tokens=self.options.max_tokens,
+            detail=self.options.detail,
+        )
+        attempt = self.state.attempts.get(specimen.specimen_id, 0)
+        for tries in range(1, self.options.max_attempts + 1):
+            attempt += 1
+            request_id = uuid.uuid4().hex
+            self._append(
+                [
+                    ev.RequestSent(
+                        specimen_id=specimen.specimen_id,
+                        attempt=attempt,
+                        request_id=request_id,
+                        key_fingerprint=self.key_fp,
+                        model=self.options.model,
+                        image_sha256=prepared.sha256,
+                        image_bytes=len(prepared.data),
+                        image_size=[prepared.width, prepared.height],
+                    )
+                ]
+            )
+            failure = self._attempt(specimen, attempt, request_id, body)
+            if failure is None:
+                return
+
+            if failure.scope in ("run", "account", "key"):
+                raise self._stop_for(failure)
+            if not failure.retryable or tries == self.options.max_attempts:
+                if failure.reason in ("connection_error", "connect_timeout"):
+                    raise RunStopped(
+                        f"cannot reach {self.options.base_url} ({failure.message}); "
+                        "check --base-url and the network, then run the same command "
+                        "again to resume",
+                        reason="unreachable",
+                    )
+                self._fail(specimen, failure.reason, failure.message, attempt, failure)
+                return
+            self.sleep(self._delay(tries, failure))
+
+    def _attempt(
+        self, specimen: Specimen, attempt: int, request_id: str, body: dict
+    ) -> Failure | None:
+        """Send one request and record the answer; None means the result is saved."""
+        common = {
+            "specimen_id": specimen.specimen_id,
+            "attempt": attempt,
+            "request_id": request_id,
+            "key_fingerprint": self.key_fp,
+        }
+        try:
+            reply = self.client.chat(self.api_key, body)
+        except TransportFailure as exc:
+            failure = Failure(
+                reason=exc.reason,
+                message=self.redact(exc.message),
+                scope="attempt",
+                retryable=True,
+            )
+            self._append([self._failed_event(common, failure)])
+            return failure
+
+        outcome = interpret(reply)
+        received = ev.ResponseReceived(
+            **common,
+            status=reply.status,
+            latency_ms=reply.latency_ms,
+            body=reply.text,
+            usage=outcome.usage,
+            cost=outcome.cost,
+            generation_id=outcome.generation_id,
+            provider=outcome.provider,
+            model=outcome.model,
+            headers=reply.headers,
+        )
+        if isinstance(outcome, Success):
+            try:
+                fields, note = answers.parse(outcome.content)
+            except answers.Unparseable as exc:
+                failure = Failure(
+                    reason=exc.reason,
+                    message=exc.message,
+                    scope="specimen",
+                    retryable=False,
+                    status=reply.status,
+                    usage=outcome.usage,
+                    provider=outcome.provider,
+                    model=outcome.model,
+                )
+                self._append([received, self._failed_event(common, failure)])
+                return failure
+            saved = ev.ResultSaved(
+                specimen_id=specimen.specimen_id,
+                path=specimen.path,
+                attempt=attempt,
+                request_id=request_id,
+                fields=fields,
+                model=outcome.model or self.options.model,
+                provider=outcome.provider,
+                usage=outcome.usage,
+                parse_note=note,
+            )
+            self._finish([received, saved])
+            return None
+
+        self._append([received, self._failed_event(common, outcome)])
+        return outcome
+
+    def _failed_event(self, common: dict, failure: Failure) -> ev.RequestFailed:
+        return ev.RequestFailed(
+            **common,
+            reason=failure.reason,
+            message=failure.message,
+            retryable=failure.retryable,
+            status=failure.status,
+            retry_after=failure.retry_after,
+        )
+
+    def _fail(
+        self,
+        specimen: Specimen,
+        reason: str,
+        message: str,
+        attempts: int,
+        failure: Failure | None = None,
+    ) -> None:
+        self._finish(
+            [
+                ev.SpecimenFailed(
+                    specimen_id=specimen.specimen_id,
+                    path=specimen.path,
+                    reason=reason,
+                    message=message,
+                    attempts=attempts,
+                    model=(failure.model if failure else None) or self.options.model,
+                    provider=failure.provider if failure else None,
+                    usage=failure.usage if failure else None,
+                )
+            ]
+        )
+
+    def _delay(self, tries: int, failure: Failure) -> float:
+        """Exponential backoff with full jitter, or the wait the server asked for."""
+        if failure.retry_after is not None:
+            return failure.retry_after
+        if failure.reset_at is not None:
+            return min(max(failure.reset_at - time.time(), 0.0), 600.0)
+        ceiling = min(self.options.backoff * 2 ** (tries - 1), 60.0)
+        return self.random.uniform(ceiling / 2, ceiling)
+
+    def _stop_for(self, failure: Failure) -> RunStopped:
+        if failure.reason == "not_found":
+            text = (
+                f"the endpoint answered 404 for model {self.options.model} "
+                f"({failure.message}); check --model, then run the same command again"
+            )
+        elif failure.reason in ("unauthorized", "key_limit"):
+            text = (
+                f"the API key {self.key_fp} was refused ({failure.message}); "
+                "set a working OPENROUTER_API_KEY, then run the same command again"
+            )
+        elif failure.reason == "insufficient_credits":
+            text = (
+                f"the account is out of credit ({failure.message}); add credit, then "
+                "run the same command again to resume"
+            )
+        elif failure.reason == "daily_cap":
+            when = utc_text(failure.reset_at) if failure.reset_at else "midnight UTC"
+            text = (
+                f"the free-model daily cap is reached; it resets at {when}. Run the "
+                "same command again after that to resume"
+            )
+        else:
+            text = f"{failure.reason}: {failure.message}"
+        return RunStopped(text, reason=failure.reason)
+
+    # -- recording -------------------------------------------------------------------
+
+    def _append(self, new_events: list[ev.Event]) -> list[Record]:
+        records = self.ledger.append(
+            self.run_id, new_events, expected_seq=self.state.last_seq
+        )
+        for record in records:
+            self.state.apply(record)
+        return records
+
+    def _finish(self, new_events: list[ev.Event]) -> None:
+        """Record a specimen's outcome, then write its line, then check the run."""
+        records = self._append(new_events)
+        outcome = records[-1]
+        line = RawJsonl()
+        line.apply(outcome)
+        assert self.raw is not None
+        self.raw.append(line.render())
+        saved = isinstance(outcome.event, ev.ResultSaved)
+        self.progress.advance(saved, self.state.spend)
+        self._validate()
+
+    def _validate(self) -> None:
+        done = self.state.done
+        succeeded = len(self.state.saved)
+        rate = succeeded / done if done else 0.0
+        options = self.options
+
+        early_due = options.validate_after > 0 and done >= options.validate_after
+        if early_due and not self.state.early_check_passed:
+            passed = rate >= options.validate_min_rate
+            self._append(
+                [
+                    ev.ValidationCheckpoint(
+                        kind="early",
+                        finished=done,
+                        succeeded=succeeded,
+                        rate=round(rate, 4),
+                        threshold=options.validate_min_rate,
+                        passed=passed,
+                    )
+                ]
+            )
+            if not passed:
+                raise RunStopped(
+                    f"early validation failed: {succeeded} of {done} specimens "
+                    f"succeeded ({rate:.0%}, below {options.validate_min_rate:.0%}); "
+                    "check the model, prompt and key with `herbx audit`, then run "
+                    "the same command again (--validate-after 0 skips the check)",
+                    reason="validation",
+                )
+
+        if options.warn_every > 0 and done % options.warn_every == 0 and done:
+            passed = rate >= options.warn_min_rate
+            self._append(
+                [
+                    ev.ValidationCheckpoint(
+                        kind="periodic",
+                        finished=done,
+                        succeeded=succeeded,
+                        rate=round(rate, 4),
+                        threshold=options.warn_min_rate,
+                        passed=passed,
+                    )
+                ]
+            )
+            if not passed:
+                self.progress.warn(
+                    f"success rate {rate:.0%} after {done} specimens is under "
+                    f"{options.warn_min_rate:.0%}"
+                )
+
+    def _finished_event(self) -> ev.RunFinished:
+        return ev.RunFinished(
+            specimens=len(self.state.paths),
+            succeeded=len(self.state.saved),
+            failed=len(self.state.failed),
+            spend=round(self.state.spend, 10),
+        )
+
+
+def _version() -> str:
+    from herbx import __version__
+
+    return __version__
+
+
+__all__ = ["Extraction", "Options", "Outcome", "Progress", "HerbxError"]

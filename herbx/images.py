@@ -1,0 +1,119 @@
+"""Finding specimen images and preparing the exact bytes sent to a model.
+
+A specimen is identified by the SHA-256 of its file: the same bytes under two names are
+one specimen. Preparation is deterministic: with the same Pillow, the same file and the
+same settings always give the same JPEG bytes, so a request can be reproduced and its
+image digest checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from herbx.errors import ImageError, UsageError
+
+SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+# Herbarium scans run to 60-80 megapixels; Pillow's default bomb guard (89 MP with a
+# warning, 179 MP refused) would reject legitimate sheets at the high end.
+Image.MAX_IMAGE_PIXELS = 400_000_000
+
+DEFAULT_MAX_SIDE = 1600
+JPEG_QUALITY = 90
+
+
+class Prepared(msgspec.Struct, frozen=True):
+    """An image ready to send: JPEG bytes plus what the ledger records about them."""
+
+    data: bytes
+    width: int
+    height: int
+    sha256: str
+
+    def data_url(self) -> str:
+        """Return the image as a ``data:`` URL for a chat message."""
+        return "data:image/jpeg;base64," + base64.b64encode(self.data).decode("ascii")
+
+
+def find(root: Path) -> Iterator[Path]:
+    """Yield image files under ``root``, recursively, in a stable sorted order."""
+    if not root.exists():
+        raise UsageError(f"no such directory: {root}; give the folder of sheet images")
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a directory; give the folder of sheet images")
+
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            if name.lower().endswith(SUFFIXES) and not name.startswith("."):
+                yield Path(folder, name)
+
+
+def relative_name(path: Path, root: Path) -> str:
+    """Return ``path`` relative to ``root`` with forward slashes, as recorded."""
+    return path.relative_to(root).as_posix()
+
+
+def file_sha256(path: Path) -> str:
+    """Return the SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise ImageError(f"cannot read {path}: {exc.strerror}") from exc
+    return digest.hexdigest()
+
+
+def prepare(path: Path, max_side: int = DEFAULT_MAX_SIDE) -> Prepared:
+    """Orient, downscale and re-encode an image as deterministic JPEG bytes."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            image = _flatten(image)
+            if max(image.size) > max_side:
+                image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            buffer = io.BytesIO()
+            # No EXIF, ICC or progressive encoding: only pixels decide the bytes.
+            image.save(
+                buffer,
+                format="JPEG",
+                quality=JPEG_QUALITY,
+                optimize=False,
+                progressive=False,
+                subsampling="4:2:0",
+            )
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"cannot read image {path.name}: {exc}") from exc
+
+    data = buffer.getvalue()
+    return Prepared(
+        data=data,
+        width=image.width,
+        height=image.height,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """Return an RGB or greyscale copy; transparency is laid on white paper."""
+    if image.mode in ("RGB", "L"):
+        return image
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        rgba = image.convert("RGBA")
+        paper = Image.new("RGB", rgba.size, "white")
+        paper.paste(rgba, mask=rgba.getchannel("A"))
+        return paper
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+        return image.point(lambda value: value / 256).convert("L")
+    return image.convert("RGB")

@@ -1,0 +1,399 @@
+"""The ledger: an append-only, hash-chained log of events shared by many runs.
+
+Invariants:
+- ``position`` is global, gap-free and in commit order; ``(run_id, seq)`` is unique
+  and ``seq`` counts 1, 2, 3... within a run.
+- Each row's ``hash`` is SHA-256 over the previous row's hash and the row itself, so a
+  changed, removed or reordered row breaks the chain from that row on.
+- ``append`` returns only after the transaction is durable; callers act on an event
+  only after appending it.
+- One writer connection per ``Ledger``, used under a lock, so the events of one
+  process are ordered; other processes are kept apart by the database's write lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+from sqlalchemy import create_engine, func, insert, inspect, select
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from herbx import events as ev
+from herbx import sqlite
+from herbx.errors import LedgerError, NotALedger, UsageError
+from herbx.schema import events as events_table
+from herbx.schema import ledger_info
+
+DEFAULT_LEDGER = "herbx.db"
+GENESIS_HASH = "0" * 64
+APPLICATION = "herbx"
+
+_head_encoder = msgspec.json.Encoder()
+
+
+class Record(msgspec.Struct, frozen=True):
+    """One stored event with its place in the ledger."""
+
+    position: int
+    run_id: str
+    seq: int
+    type: str
+    version: int
+    ts: str
+    specimen_id: str | None
+    key_fp: str | None
+    cost: float | None
+    payload: bytes
+    hash: str
+    event: ev.Event
+
+
+class ConcurrentWriter(LedgerError):
+    """Another process appended to the same run; this one must stop."""
+
+
+def utc_now() -> str:
+    """Return the current UTC time in the ledger's fixed-width timestamp form."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def chain_hash(prev_hash: str, row: dict) -> str:
+    """Hash a row together with the hash of the row before it."""
+    head = _head_encoder.encode(
+        [
+            row["position"],
+            row["run_id"],
+            row["seq"],
+            row["type"],
+            row["version"],
+            row["ts"],
+            row["specimen_id"],
+            row["key_fp"],
+            row["cost"],
+        ]
+    )
+    digest = hashlib.sha256(prev_hash.encode("ascii"))
+    digest.update(b"\n")
+    digest.update(head)
+    digest.update(b"\n")
+    digest.update(row["payload"])
+    return digest.hexdigest()
+
+
+def resolve_url(target: str | Path | None, env: dict[str, str] | None = None) -> URL:
+    """Turn ``--ledger``, ``HERBX_LEDGER`` or the default into a SQLAlchemy URL."""
+    import os
+
+    env = os.environ if env is None else env
+    value = str(target) if target else env.get("HERBX_LEDGER") or DEFAULT_LEDGER
+    if "://" in value:
+        try:
+            return make_url(value)
+        except Exception as exc:
+            raise UsageError(
+                f"--ledger {value!r} is not a database URL: {exc}"
+            ) from exc
+    path = Path(value).expanduser().resolve()
+    return URL.create("sqlite", database=str(path))
+
+
+def describe(url: URL) -> str:
+    """Name a ledger for messages: its path, or its URL with any password hidden."""
+    if url.get_backend_name() == "sqlite" and url.database:
+        return url.database
+    return url.render_as_string(hide_password=True)
+
+
+class Ledger:
+    """An open ledger. Use ``Ledger.open``; close it, or use it as a context manager."""
+
+    def __init__(self, engine: Engine, url: URL, clock: Callable[[], str] = utc_now):
+        self.engine = engine
+        self.url = url
+        self.name = describe(url)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._writer: Connection | None = None
+
+    @classmethod
+    def open(
+        cls,
+        target: str | Path | None = None,
+        *,
+        create: bool = True,
+        clock: Callable[[], str] = utc_now,
+    ) -> Ledger:
+        """Open (and if allowed create) a ledger, upgrading its schema to this herbx."""
+        url = resolve_url(target)
+        name = describe(url)
+        is_sqlite = url.get_backend_name() == "sqlite"
+
+        if is_sqlite:
+            path = Path(url.database or "")
+            reason = sqlite.check_file(path)
+            if reason:
+                raise NotALedger(
+                    f"{name} is not a herbx ledger ({reason}); "
+                    "pass --ledger with another path"
+                )
+            if not path.exists() and not create:
+                raise LedgerError(
+                    f"no ledger at {name}; run `herbx run` first or pass --ledger PATH"
+                )
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LedgerError(
+                    f"cannot create {path.parent}: {exc.strerror}"
+                ) from exc
+
+        engine = create_engine(url)
+        if is_sqlite:
+            sqlite.configure_engine(engine)
+        ledger = cls(engine, url, clock)
+        try:
+            ledger._prepare()
+        except BaseException:
+            engine.dispose()
+            raise
+        return ledger
+
+    def _prepare(self) -> None:
+        try:
+            tables = set(inspect(self.engine).get_table_names())
+        except DBAPIError as exc:
+            raise NotALedger(
+                f"{self.name} is not a herbx ledger ({exc.orig}); "
+                "pass --ledger with another path"
+            ) from exc
+
+        if tables and not {"events", "ledger_info", "alembic_version"} <= tables:
+            raise NotALedger(
+                f"{self.name} is a database but not a herbx ledger; "
+                "pass --ledger with another path"
+            )
+        from herbx import migration
+
+        try:
+            with self.engine.connect().execution_options(herbx_write=True) as conn:
+                migration.upgrade(conn, self.name)
+                with conn.begin():
+                    self._claim(conn)
+        except OperationalError as exc:
+            raise LedgerError(f"cannot open ledger {self.name}: {exc.orig}") from exc
+
+    def _claim(self, conn: Connection) -> None:
+        rows = dict(conn.execute(select(ledger_info.c.name, ledger_info.c.value)).all())
+        if not rows:
+            conn.execute(
+                insert(ledger_info),
+                [
+                    {"name": "application", "value": APPLICATION},
+                    {"name": "ledger_id", "value": uuid.uuid4().hex},
+                    {"name": "created_at", "value": self._clock()},
+                ],
+            )
+        elif rows.get("application") != APPLICATION:
+            raise NotALedger(
+                f"{self.name} is a database but not a herbx ledger; "
+                "pass --ledger with another path"
+            )
+
+    def close(self) -> None:
+        """Release the writer connection and the engine."""
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def info(self) -> dict[str, str]:
+        """Return the ledger's identity rows (application, ledger_id, created_at)."""
+        with self.engine.connect() as conn:
+            return dict(
+                conn.execute(select(ledger_info.c.name, ledger_info.c.value)).all()
+            )
+
+    def append(
+        self,
+        run_id: str,
+        new_events: Sequence[ev.Event],
+        *,
+        expected_seq: int | None = None,
+    ) -> list[Record]:
+        """Append events to a run in one durable transaction and return them stored.
+
+        With ``expected_seq``, refuse if the run's last sequence number is not that
+        value: another process is writing the same run.
+        """
+        if not new_events:
+            return []
+        with self._lock:
+            try:
+                return self._append_locked(run_id, new_events, expected_seq)
+            except SQLAlchemyError as exc:
+                self._drop_writer()
+                raise LedgerError(f"cannot write to ledger {self.name}: {exc}") from exc
+
+    def _append_locked(
+        self, run_id: str, new_events: Sequence[ev.Event], expected_seq: int | None
+    ) -> list[Record]:
+        conn = self._writer_connection()
+        with conn.begin():
+            last = conn.execute(
+                select(events_table.c.position, events_table.c.hash)
+                .order_by(events_table.c.position.desc())
+                .limit(1)
+            ).first()
+            position, prev_hash = last if last else (0, GENESIS_HASH)
+            seq = (
+                conn.execute(
+                    select(func.max(events_table.c.seq)).where(
+                        events_table.c.run_id == run_id
+                    )
+                ).scalar_one_or_none()
+                or 0
+            )
+            if expected_seq is not None and seq != expected_seq:
+                raise ConcurrentWriter(
+                    f"another herbx process is writing run {run_id}; "
+                    "stop it before resuming this run"
+                )
+
+            ts = self._clock()
+            rows = []
+            for event in new_events:
+                position += 1
+                seq += 1
+                row = {
+                    "position": position,
+                    "run_id": run_id,
+                    "seq": seq,
+                    "type": ev.type_of(event),
+                    "version": event.version,
+                    "ts": ts,
+                    "specimen_id": getattr(event, "specimen_id", None),
+                    "key_fp": getattr(event, "key_fingerprint", None),
+                    "cost": getattr(event, "cost", None),
+                    "payload": ev.encode(event),
+                }
+                row["hash"] = prev_hash = chain_hash(prev_hash, row)
+                rows.append(row)
+            conn.execute(insert(events_table), rows)
+
+        return [
+            Record(**row, event=event)
+            for row, event in zip(rows, new_events, strict=True)
+        ]
+
+    def _writer_connection(self) -> Connection:
+        if self._writer is None:
+            self._writer = self.engine.connect().execution_options(herbx_write=True)
+        return self._writer
+
+    def _drop_writer(self) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            finally:
+                self._writer = None
+
+    def last_seq(self, run_id: str) -> int:
+        """Return the run's last sequence number, 0 for a run with no events."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(func.max(events_table.c.seq)).where(
+                    events_table.c.run_id == run_id
+                )
+            ).scalar_one_or_none()
+        return value or 0
+
+    def read(
+        self,
+        *,
+        run_id: str | None = None,
+        after: int = 0,
+        upto: int | None = None,
+        types: Iterable[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        batch: int = 2000,
+    ) -> Iterator[Record]:
+        """Yield stored events in position order, optionally for one run or type.
+
+        Rows are fetched in batches of short transactions so that a long fold never
+        holds a read snapshot open while a run is writing.
+        """
+        type_list = list(types) if types is not None else None
+        position = after
+        while True:
+            query = (
+                select(events_table)
+                .where(events_table.c.position > position)
+                .order_by(events_table.c.position)
+                .limit(batch)
+            )
+            if run_id is not None:
+                query = query.where(events_table.c.run_id == run_id)
+            if upto is not None:
+                query = query.where(events_table.c.position <= upto)
+            if type_list is not None:
+                query = query.where(events_table.c.type.in_(type_list))
+            if since is not None:
+                query = query.where(events_table.c.ts >= since)
+            if until is not None:
+                query = query.where(events_table.c.ts <= until)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            for row in rows:
+                yield _record(row)
+            if len(rows) < batch:
+                return
+            position = rows[-1].position
+
+    def head(self) -> int:
+        """Return the last position in the ledger (0 when empty)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.max(events_table.c.position))).scalar()
+        return value or 0
+
+    def run_ids(self) -> list[str]:
+        """Return the ids of all runs, oldest first."""
+        query = (
+            select(events_table.c.run_id, func.min(events_table.c.position))
+            .group_by(events_table.c.run_id)
+            .order_by(func.min(events_table.c.position))
+        )
+        with self.engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
+
+
+def _record(row) -> Record:
+    payload = bytes(row.payload)
+    return Record(
+        position=row.position,
+        run_id=row.run_id,
+        seq=row.seq,
+        type=row.type,
+        version=row.version,
+        ts=row.ts,
+        specimen_id=row.specimen_id,
+        key_fp=row.key_fp,
+        cost=row.cost,
+        payload=payload,
+        hash=row.hash,
+        event=ev.decode(row.type, row.version, payload),
+    )

@@ -1,0 +1,71 @@
+"""Files derived from the ledger alone, rebuilt on demand by ``herbx project``.
+
+Each projection is a pure fold over one run's events; the live files a run writes are
+produced by the same code, so a rebuild matches them byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from herbx import events as ev
+from herbx.errors import UsageError
+from herbx.ledger import Ledger
+from herbx.rawjsonl import RawJsonl
+
+
+def raw_jsonl(ledger: Ledger, run_id: str) -> bytes:
+    """Rebuild a run's raw.jsonl."""
+    projection = RawJsonl()
+    for record in ledger.read(
+        run_id=run_id, types=("result_saved", "specimen_failed", "specimen_requeued")
+    ):
+        projection.apply(record)
+    return projection.render()
+
+
+def environment_document(run_id: str, taken_at: str, snapshot: dict[str, Any]) -> bytes:
+    """Render environment.json from a snapshot event."""
+    document = {"run_id": run_id, "taken_at": taken_at, **snapshot}
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def environment_json(ledger: Ledger, run_id: str) -> bytes:
+    """Rebuild a run's environment.json from its latest snapshot."""
+    latest = None
+    for record in ledger.read(run_id=run_id, types=("environment_snapshot_taken",)):
+        latest = record
+    if latest is None:
+        raise UsageError(f"run {run_id} has no environment snapshot")
+    assert isinstance(latest.event, ev.EnvironmentSnapshotTaken)
+    return environment_document(run_id, latest.ts, latest.event.snapshot)
+
+
+PROJECTIONS: dict[str, Callable[[Ledger, str], bytes]] = {
+    "raw.jsonl": raw_jsonl,
+    "environment.json": environment_json,
+}
+
+
+def build(name: str, ledger: Ledger, run_id: str) -> bytes:
+    """Render the projection called ``name`` for one run."""
+    if name not in PROJECTIONS:
+        known = ", ".join(PROJECTIONS)
+        raise UsageError(f"unknown projection {name!r}; choose one of: {known}")
+    return PROJECTIONS[name](ledger, run_id)
+
+
+def choose_run(ledger: Ledger, run_id: str | None) -> str:
+    """Return ``run_id`` if the ledger has it, else the most recent run when None."""
+    runs = ledger.run_ids()
+    if run_id is None:
+        if not runs:
+            raise UsageError(f"the ledger {ledger.name} holds no runs yet")
+        return runs[-1]
+    if run_id not in runs:
+        raise UsageError(
+            f"no run {run_id!r} in {ledger.name}; `herbx audit` lists what is there"
+        )
+    return run_id

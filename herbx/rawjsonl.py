@@ -1,0 +1,92 @@
+"""The ``raw.jsonl`` projection: one line per finished specimen.
+
+The same function renders a line live during a run and during a rebuild from the
+ledger, so the two files are identical byte for byte. A line appears when a specimen
+finishes (saved or failed) and disappears if the specimen is requeued; lines keep the
+order in which specimens finished.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import IO
+
+import msgspec
+
+from herbx import events as ev
+from herbx.ledger import Record
+
+_encoder = msgspec.json.Encoder()
+
+
+def render(record: Record) -> bytes | None:
+    """Return the raw.jsonl line for an outcome event, or None for other events."""
+    event = record.event
+    if isinstance(event, ev.ResultSaved):
+        body = {
+            "image": event.path,
+            "model": event.model,
+            "provider": event.provider,
+            "dwc": event.fields,
+        }
+    elif isinstance(event, ev.SpecimenFailed):
+        body = {
+            "image": event.path,
+            "model": event.model,
+            "provider": event.provider,
+            "error": f"{event.reason}: {event.message}",
+        }
+    else:
+        return None
+    body["timestamp"] = record.ts
+    body["usage"] = event.usage
+    body["specimen_id"] = event.specimen_id
+    body["run_id"] = record.run_id
+    return _encoder.encode(body) + b"\n"
+
+
+class RawJsonl:
+    """Fold over a run's events into the lines of raw.jsonl."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, bytes] = {}
+
+    def apply(self, record: Record) -> None:
+        event = record.event
+        if isinstance(event, ev.ResultSaved | ev.SpecimenFailed):
+            self.lines.pop(event.specimen_id, None)
+            self.lines[event.specimen_id] = render(record) or b""
+        elif isinstance(event, ev.SpecimenRequeued):
+            self.lines.pop(event.specimen_id, None)
+
+    def render(self) -> bytes:
+        return b"".join(self.lines.values())
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+class LiveFile:
+    """raw.jsonl as a run writes it: rebuilt from the ledger, then appended to."""
+
+    def __init__(self, path: Path, rebuilt: bytes):
+        write_atomically(path, rebuilt)
+        self.path = path
+        self._handle: IO[bytes] = path.open("ab")
+
+    def append(self, line: bytes) -> None:
+        # Flushed per line so that `wc -l` and `jq` see a running extraction.
+        self._handle.write(line)
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()

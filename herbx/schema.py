@@ -1,0 +1,45 @@
+"""The ledger's tables as SQLAlchemy Core objects (the current schema).
+
+Migrations in ``migrations/`` create and upgrade these tables; this module only
+describes their latest shape for the code that reads and writes them.
+"""
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# position is gap-free and in commit order: it is assigned as the last position + 1
+# inside the write transaction, never by an autoincrement that can skip.
+events = Table(
+    "events",
+    metadata,
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("run_id", String(200), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("ts", String(32), nullable=False),
+    Column("specimen_id", String(64)),
+    Column("key_fp", String(64)),
+    Column("cost", Float),
+    Column("payload", LargeBinary, nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("run_id", "seq", name="uq_events_run_seq"),
+)
+
+ledger_info = Table(
+    "ledger_info",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

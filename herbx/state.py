@@ -1,0 +1,86 @@
+"""The state of one run, folded from its events.
+
+This is what a resuming process trusts: the ledger, not its memory. Specimens keep
+their discovery order; a specimen is finished once it has a saved result or a failure
+that was not later requeued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from herbx import events as ev
+from herbx.ledger import Record
+
+
+@dataclass
+class RunState:
+    """Everything a run needs to know about its own past."""
+
+    run_id: str
+    started: ev.RunStarted | None = None
+    last_seq: int = 0
+    paths: dict[str, str] = field(default_factory=dict)
+    saved: dict[str, ev.ResultSaved] = field(default_factory=dict)
+    failed: dict[str, ev.SpecimenFailed] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    spend: float = 0.0
+    unknown_cost: int = 0
+    early_check_passed: bool = False
+    finished: bool = False
+    last_snapshot: ev.EnvironmentSnapshotTaken | None = None
+    last_snapshot_ts: str = ""
+
+    def apply(self, record: Record) -> None:
+        """Fold one stored event of this run into the state."""
+        self.last_seq = record.seq
+        event = record.event
+        match event:
+            case ev.RunStarted():
+                self.started = event
+            case ev.SpecimenDiscovered():
+                self.paths.setdefault(event.specimen_id, event.path)
+            case ev.RequestSent():
+                self.attempts[event.specimen_id] = event.attempt
+            case ev.ResponseReceived():
+                if event.cost is None:
+                    self.unknown_cost += 1
+                else:
+                    self.spend += event.cost
+            case ev.ResultSaved():
+                self.failed.pop(event.specimen_id, None)
+                self.saved[event.specimen_id] = event
+                self.finished = False
+            case ev.SpecimenFailed():
+                self.failed[event.specimen_id] = event
+                self.finished = False
+            case ev.SpecimenRequeued():
+                self.failed.pop(event.specimen_id, None)
+            case ev.ValidationCheckpoint(kind="early", passed=True):
+                self.early_check_passed = True
+            case ev.RunFinished():
+                self.finished = True
+            case ev.EnvironmentSnapshotTaken():
+                self.last_snapshot = event
+                self.last_snapshot_ts = record.ts
+
+    @property
+    def done(self) -> int:
+        """Specimens with an outcome."""
+        return len(self.saved) + len(self.failed)
+
+    def has_outcome(self, specimen_id: str) -> bool:
+        return specimen_id in self.saved or specimen_id in self.failed
+
+    def pending(self) -> list[str]:
+        """Specimens without an outcome, in discovery order."""
+        return [sid for sid in self.paths if not self.has_outcome(sid)]
+
+
+def fold(run_id: str, records: Iterable[Record]) -> RunState:
+    """Build a run's state from its stored events."""
+    state = RunState(run_id)
+    for record in records:
+        state.apply(record)
+    return state

@@ -1,0 +1,1 @@
+"""Alembic migrations of the herbx ledger, applied whenever a ledger is opened."""
