@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from herbx import answers, images
+from herbx import answers, failpoints, images
 from herbx import events as ev
 from herbx.environment import snapshot
 from herbx.errors import HerbxError, ImageError, RunStopped, UsageError
@@ -351,6 +351,7 @@ class Extraction:
                     )
                 ]
             )
+            failpoints.hit("after_request_sent")
             failure = self._attempt(specimen, attempt, request_id, body)
             if failure is None:
                 return
@@ -518,6 +519,7 @@ class Extraction:
     def _finish(self, new_events: list[ev.Event]) -> None:
         """Record a specimen's outcome, then write its line, then check the run."""
         records = self._append(new_events)
+        failpoints.hit("after_outcome_committed")
         outcome = records[-1]
         line = RawJsonl()
         line.apply(outcome)

@@ -381,8 +381,13 @@ class Ledger:
             return [row[0] for row in conn.execute(query)]
 
 
+def as_bytes(value: bytes | str) -> bytes:
+    """Return a payload as bytes; an edit made with SQL can leave text behind."""
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+
 def _record(row) -> Record:
-    payload = bytes(row.payload)
+    payload = as_bytes(row.payload)
     return Record(
         position=row.position,
         run_id=row.run_id,

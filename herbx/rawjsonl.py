@@ -15,6 +15,7 @@ from typing import IO
 import msgspec
 
 from herbx import events as ev
+from herbx import failpoints
 from herbx.ledger import Record
 
 _encoder = msgspec.json.Encoder()
@@ -85,6 +86,10 @@ class LiveFile:
 
     def append(self, line: bytes) -> None:
         # Flushed per line so that `wc -l` and `jq` see a running extraction.
+        if failpoints.due("raw_write_torn"):
+            self._handle.write(line[: len(line) // 2])
+            self._handle.flush()
+            failpoints.crash()
         self._handle.write(line)
         self._handle.flush()
 

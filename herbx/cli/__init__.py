@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from herbx.cli import audit, project, run  # noqa: F401  (registers the commands)
+from herbx.cli import audit, models, project, run, verify  # noqa: F401
 from herbx.cli.app import app
 from herbx.errors import HerbxError
 

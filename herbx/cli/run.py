@@ -44,7 +44,7 @@ def read_prompt(path: Path | None) -> tuple[str, str]:
 def run(
     images_dir: Annotated[Path, typer.Argument(help="Folder of sheet images.")],
     model: Annotated[
-        str, typer.Option(help="Model id or alias (see --list-models).")
+        str, typer.Option(help="Model id or alias (see herbx models).")
     ] = DEFAULT_MODEL,
     base_url: Annotated[
         str,

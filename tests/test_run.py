@@ -1,0 +1,212 @@
+"""herbx run against the fake OpenRouter, driven through the real command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from herbx.fakeserver import Fault
+
+from .conftest import KEY
+
+
+def read_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_run_over_the_sample_sheets_writes_one_line_per_specimen(herbx, sheets):
+    result = herbx("run", str(sheets), "--run-id", "r1")
+
+    assert result.returncode == 0, result.stderr
+    lines = read_lines(herbx.workdir / "runs/r1/raw.jsonl")
+    assert len(lines) == 20
+    assert len({line["specimen_id"] for line in lines}) == 20
+    assert all("dwc" in line for line in lines)
+    assert {"image", "model", "provider", "timestamp", "usage", "run_id"} <= set(
+        lines[0]
+    )
+    assert "20 saved, 0 failed" in result.stdout
+
+
+def test_recorded_answers_reach_raw_jsonl_unchanged(herbx, sheets):
+    herbx("run", str(sheets), "--run-id", "r1")
+
+    lines = read_lines(herbx.workdir / "runs/r1/raw.jsonl")
+    by_image = {line["image"]: line for line in lines}
+    first = by_image[
+        "000e426d6ed12c347a937c47f568088a8daa32cdea3127d90f1eca5653831c84.jpg"
+    ]
+    assert first["dwc"]["scientificName"] == {
+        "value": "Malva rotundifolia L.",
+        "confidence": 0.9,
+    }
+    assert first["dwc"]["catalogNumber"]["value"] == "000084"
+    assert first["usage"]["prompt_tokens"] == 39630
+
+
+def test_raw_jsonl_rebuilt_from_the_ledger_is_byte_identical(herbx, sheets):
+    herbx("run", str(sheets), "--run-id", "r1")
+    rebuilt = herbx.workdir / "rebuilt.jsonl"
+
+    result = herbx("project", "raw.jsonl", "--run", "r1", "-o", str(rebuilt))
+
+    assert result.returncode == 0, result.stderr
+    assert rebuilt.read_bytes() == (herbx.workdir / "runs/r1/raw.jsonl").read_bytes()
+
+
+def test_environment_json_names_code_python_and_packages(herbx, sheets):
+    herbx("run", str(sheets), "--run-id", "r1")
+
+    env = json.loads((herbx.workdir / "runs/r1/environment.json").read_text())
+    assert env["run_id"] == "r1"
+    assert env["python"]["version"].startswith("3.")
+    assert "sqlalchemy" in env["packages"]
+    assert "git" in env and "platform" in env
+    rebuilt = herbx("project", "environment.json", "--run", "r1")
+    assert rebuilt.stdout == (herbx.workdir / "runs/r1/environment.json").read_text()
+
+
+def test_resume_requests_only_the_specimens_without_a_result(herbx, sheets, fake):
+    first = herbx("run", str(sheets), "--run-id", "r1", "--limit", "7")
+    assert first.returncode == 0, first.stderr
+    assert "7 saved, 0 failed, 13 pending" in first.stdout
+
+    second = herbx("run", str(sheets), "--run-id", "r1")
+
+    assert second.returncode == 0, second.stderr
+    chats = [r for r in fake.requests if r.path.endswith("/chat/completions")]
+    assert len(chats) == 20
+    assert len({r.specimen for r in chats}) == 20
+    assert len(read_lines(herbx.workdir / "runs/r1/raw.jsonl")) == 20
+    assert "(resumed)" in second.stdout
+
+
+def test_rerunning_a_finished_run_sends_nothing(herbx, sheets, fake):
+    herbx("run", str(sheets), "--run-id", "r1")
+    before = len(fake.requests)
+
+    again = herbx("run", str(sheets), "--run-id", "r1")
+
+    assert again.returncode == 0
+    assert len(fake.requests) == before
+    assert len(read_lines(herbx.workdir / "runs/r1/raw.jsonl")) == 20
+
+
+def test_identical_files_under_two_names_are_one_specimen_sent_once(
+    herbx, sheets, fake
+):
+    nested = sheets / "box2"
+    nested.mkdir()
+    one = sorted(sheets.glob("*.jpg"))[0]
+    (nested / "copy.JPG").write_bytes(one.read_bytes())
+
+    result = herbx("run", str(sheets), "--run-id", "r1", "--limit", "30")
+
+    assert result.returncode == 0, result.stderr
+    assert len(read_lines(herbx.workdir / "runs/r1/raw.jsonl")) == 20
+    assert len([r for r in fake.requests if r.path.endswith("/completions")]) == 20
+
+
+def test_same_name_in_two_folders_are_two_specimens(herbx, tmp_path, sheets):
+    images = sorted(sheets.glob("*.jpg"))
+    root = tmp_path / "two"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    (root / "a" / "sheet.jpg").write_bytes(images[0].read_bytes())
+    (root / "b" / "sheet.jpg").write_bytes(images[1].read_bytes())
+
+    result = herbx("run", str(root), "--run-id", "r1")
+
+    assert result.returncode == 0, result.stderr
+    lines = read_lines(herbx.workdir / "runs/r1/raw.jsonl")
+    assert sorted(line["image"] for line in lines) == ["a/sheet.jpg", "b/sheet.jpg"]
+
+
+def test_a_corrupt_image_fails_its_specimen_and_the_run_goes_on(herbx, sheets):
+    (sheets / "zz-broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+
+    result = herbx("run", str(sheets), "--run-id", "r1")
+
+    assert result.returncode == 0, result.stderr
+    lines = read_lines(herbx.workdir / "runs/r1/raw.jsonl")
+    assert len(lines) == 21
+    broken = [line for line in lines if line["image"] == "zz-broken.jpg"]
+    assert broken[0]["error"].startswith("unreadable_image")
+    assert "20 saved, 1 failed" in result.stdout
+
+
+def test_a_reply_without_json_fails_its_specimen_and_fenced_json_is_recovered(
+    herbx, sheets, fake
+):
+    fake.script([Fault(kind="prose"), Fault(kind="fenced")])
+
+    result = herbx("run", str(sheets), "--run-id", "r1")
+
+    assert result.returncode == 0, result.stderr
+    lines = read_lines(herbx.workdir / "runs/r1/raw.jsonl")
+    assert lines[0]["error"].startswith("unparseable")
+    assert "dwc" not in lines[0]
+    assert "dwc" in lines[1]
+    assert "19 saved, 1 failed" in result.stdout
+
+
+def test_early_validation_stops_the_run_when_most_replies_fail(herbx, sheets, fake):
+    fake.script([Fault(kind="prose", times=20)])
+
+    result = herbx("run", str(sheets), "--run-id", "r1")
+
+    assert result.returncode == 1
+    assert "early validation failed: 0 of 5" in result.stderr
+    assert len([r for r in fake.requests if r.path.endswith("/completions")]) == 5
+    assert herbx.rows("SELECT count(*) FROM events WHERE type='run_aborted'") == [(1,)]
+    assert "Traceback" not in result.stderr
+
+
+def test_early_validation_threshold_and_size_are_configurable(herbx, sheets, fake):
+    fake.script([Fault(kind="prose", times=2)])
+
+    result = herbx(
+        "run",
+        str(sheets),
+        "--run-id",
+        "r1",
+        "--validate-after",
+        "4",
+        "--validate-min-rate",
+        "0.6",
+    )
+
+    assert result.returncode == 1
+    assert "2 of 4 specimens succeeded" in result.stderr
+
+
+def test_a_model_that_does_not_exist_stops_the_run_at_the_first_specimen(
+    herbx, sheets, fake
+):
+    result = herbx("run", str(sheets), "--model", "acme/does-not-exist")
+
+    assert result.returncode == 1
+    assert "404" in result.stderr
+    assert len([r for r in fake.requests if r.path.endswith("/completions")]) == 1
+
+
+def test_the_api_key_never_reaches_the_ledger_or_the_output(herbx, sheets):
+    result = herbx(
+        "run",
+        str(sheets),
+        "--run-id",
+        "r1",
+        env={"OPENROUTER_API_KEY": KEY + "\n"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    secret = KEY.encode()
+    assert secret not in herbx.ledger.read_bytes()
+    for path in (herbx.workdir / "runs/r1").iterdir():
+        assert secret not in path.read_bytes(), path
+    assert KEY not in result.stdout + result.stderr
+    fingerprints = herbx.rows(
+        "SELECT DISTINCT key_fp FROM events WHERE key_fp IS NOT NULL"
+    )
+    assert len(fingerprints) == 1
+    assert fingerprints[0][0].startswith("sk-or-v1-...0001#")
