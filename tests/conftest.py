@@ -3,11 +3,13 @@ a way to run the real ``herbx`` command against them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,8 +85,23 @@ class Herbx:
 
     def rows(self, sql: str, *params) -> list[tuple]:
         """Query the ledger file directly with sqlite3, as an outsider would."""
-        with sqlite3.connect(self.ledger) as conn:
+        with contextlib.closing(sqlite3.connect(self.ledger)) as conn:
             return conn.execute(sql, params).fetchall()
+
+    def wait_for(self, event_type: str, count: int, timeout: float = 30) -> None:
+        """Wait until the ledger holds ``count`` events of a type (a run is writing)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                found = self.rows(
+                    "SELECT count(*) FROM events WHERE type = ?", event_type
+                )
+            except sqlite3.OperationalError:
+                found = [(0,)]
+            if found[0][0] >= count:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"no {count} {event_type} events after {timeout} s")
 
 
 @pytest.fixture
