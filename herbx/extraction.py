@@ -191,9 +191,12 @@ class Extraction:
         self.raw: LiveFile | None = None
         self.specimens: dict[str, Specimen] = {}
 
-    def execute(self) -> Outcome:
-        """Run (or resume) to the end, a stop, or the limit; return how it ended."""
-        found = scan(self.options.images_dir)
+    def execute(self, found: list[Specimen] | None = None) -> Outcome:
+        """Run (or resume) to the end, a stop, or the limit; return how it ended.
+
+        ``found`` is the result of ``scan`` when the caller has already looked.
+        """
+        found = scan(self.options.images_dir) if found is None else found
         self.specimens = {s.specimen_id: s for s in found}
         resumed = self._begin(found)
 

@@ -15,7 +15,7 @@ from herbx import keys
 from herbx.answers import covered
 from herbx.cli.app import LedgerOption, app, stderr
 from herbx.errors import UsageError
-from herbx.extraction import Extraction, Options, Outcome
+from herbx.extraction import Extraction, Options, Outcome, scan
 from herbx.ledger import Ledger
 from herbx.openrouter import DEFAULT_BASE_URL, DEFAULT_MODEL, resolve_model
 from herbx.progress import Bar
@@ -101,9 +101,8 @@ def run(
             "no API key: set OPENROUTER_API_KEY "
             "(export OPENROUTER_API_KEY=sk-or-v1-...)"
         )
-    if not images_dir.is_dir():
-        what = "no such directory" if not images_dir.exists() else "not a directory"
-        raise UsageError(f"{what}: {images_dir}; give the folder of sheet images")
+    # Look at the images before the ledger is opened: a wrong folder writes nothing.
+    found = scan(images_dir)
 
     options = Options(
         images_dir=images_dir,
@@ -128,7 +127,7 @@ def run(
     with Ledger.open(ledger) as opened:
         extraction = Extraction(opened, options, api_key, progress=Bar(stderr))
         try:
-            outcome = extraction.execute()
+            outcome = extraction.execute(found)
         except KeyboardInterrupt:
             stderr.print(
                 f"interrupted; run the same command with --run-id "
