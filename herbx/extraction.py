@@ -186,7 +186,7 @@ class Extraction:
         self.random = random.Random()
         self.prompt_sha256 = hashlib.sha256(options.prompt_text.encode()).hexdigest()
         self.run_id = options.run_id or new_run_id()
-        self.out = options.out or Path("runs") / self.run_id
+        self.out = (options.out or Path("runs") / self.run_id).resolve()
         self.state = RunState(self.run_id)
         self.raw: LiveFile | None = None
         self.specimens: dict[str, Specimen] = {}
@@ -232,6 +232,10 @@ class Extraction:
         if self.ledger.last_seq(self.run_id):
             self.state = fold(self.run_id, self.ledger.read(run_id=self.run_id))
             self._check_compatible()
+            started = self.state.started
+            if self.options.out is None and started and started.options.get("out"):
+                # Keep writing where the run started, wherever it is resumed from.
+                self.out = Path(started.options["out"])
             new = [s for s in found if s.specimen_id not in self.state.paths]
             requeue = list(self.state.failed) if self.options.retry_failed else []
             self._append(
@@ -264,7 +268,7 @@ class Extraction:
                     images_dir=str(self.options.images_dir.resolve()),
                     input_digest=digest,
                     specimen_count=len(found),
-                    options=self.options.recorded(),
+                    options={**self.options.recorded(), "out": str(self.out)},
                     herbx_version=_version(),
                     argv=self._argv(),
                 ),

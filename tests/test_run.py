@@ -210,3 +210,13 @@ def test_the_api_key_never_reaches_the_ledger_or_the_output(herbx, sheets):
     )
     assert len(fingerprints) == 1
     assert fingerprints[0][0].startswith("sk-or-v1-...0001#")
+
+
+def test_a_resumed_run_keeps_writing_to_the_folder_it_started_in(herbx, sheets):
+    herbx("run", str(sheets), "--run-id", "o1", "--out", "elsewhere", "--limit", "3")
+
+    resumed = herbx("run", str(sheets), "--run-id", "o1")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(read_lines(herbx.workdir / "elsewhere/raw.jsonl")) == 20
+    assert not (herbx.workdir / "runs").exists()
