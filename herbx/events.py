@@ -168,6 +168,63 @@ class RunAborted(Event, tag="run_aborted", kw_only=True):
     message: str
 
 
+class KeyLoaded(Event, tag="key_loaded", kw_only=True):
+    """A key became the one requests use; ``source`` says where it came from."""
+
+    key_fingerprint: str
+    source: str
+    limit: float | None = None
+    usage: float | None = None
+
+
+class AuthRejected(Event, tag="auth_rejected", kw_only=True):
+    """The endpoint refused a key; ``confirmed`` once a second try was refused too."""
+
+    key_fingerprint: str
+    status: int | None
+    message: str
+    confirmed: bool
+
+
+class RotationStarted(Event, tag="rotation_started", kw_only=True):
+    """herbx is replacing the current key; ``reason`` is why."""
+
+    key_fingerprint: str
+    reason: str
+
+
+class KeyProvisioned(Event, tag="key_provisioned", kw_only=True):
+    """A new key was made and stored in the keys file (its secret only there)."""
+
+    key_fingerprint: str
+    name: str
+    limit: float | None
+    openrouter_hash: str | None = None
+    via: str = "management_api"
+
+
+class ProvisioningFailed(Event, tag="provisioning_failed", kw_only=True):
+    """No new key could be made; the run stops rather than loop."""
+
+    reason: str
+    message: str
+
+
+class KeyRotated(Event, tag="key_rotated", kw_only=True):
+    """Requests from now on use ``key_fingerprint`` instead of ``previous``."""
+
+    key_fingerprint: str
+    previous: str | None
+    via: str
+
+
+class KeyRetired(Event, tag="key_retired", kw_only=True):
+    """This run no longer uses the key: it is invalid, spent, or about to be."""
+
+    key_fingerprint: str
+    reason: str
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     RunStarted,
     RunResumed,
@@ -182,6 +239,13 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ValidationCheckpoint,
     RunFinished,
     RunAborted,
+    KeyLoaded,
+    AuthRejected,
+    RotationStarted,
+    KeyProvisioned,
+    ProvisioningFailed,
+    KeyRotated,
+    KeyRetired,
 )
 
 AnyEvent = (
@@ -198,6 +262,13 @@ AnyEvent = (
     | ValidationCheckpoint
     | RunFinished
     | RunAborted
+    | KeyLoaded
+    | AuthRejected
+    | RotationStarted
+    | KeyProvisioned
+    | ProvisioningFailed
+    | KeyRotated
+    | KeyRetired
 )
 
 BY_TAG: dict[str, type[Event]] = {cls.__struct_config__.tag: cls for cls in EVENT_TYPES}

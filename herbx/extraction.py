@@ -25,7 +25,8 @@ from herbx import answers, failpoints, images
 from herbx import events as ev
 from herbx.environment import snapshot
 from herbx.errors import HerbxError, ImageError, RunStopped, UsageError
-from herbx.keys import Redactor, fingerprint
+from herbx.keyring import KeyRing, KeySources
+from herbx.keys import Redactor
 from herbx.ledger import Ledger, Record
 from herbx.openrouter import (
     Client,
@@ -41,6 +42,7 @@ from herbx.rawjsonl import LiveFile, RawJsonl, write_atomically
 from herbx.state import RunState, fold
 
 DISCOVERY_BATCH = 500
+KEY_HISTORY = ("key_retired", "key_provisioned", "response_received")
 
 
 @dataclass
@@ -165,7 +167,7 @@ class Extraction:
         self,
         ledger: Ledger,
         options: Options,
-        api_key: str | None,
+        keys: KeySources,
         *,
         client: Client | None = None,
         progress: Progress | None = None,
@@ -173,9 +175,8 @@ class Extraction:
     ):
         self.ledger = ledger
         self.options = options
-        self.api_key = api_key
-        self.key_fp = fingerprint(api_key) if api_key else None
-        self.redact = Redactor([api_key] if api_key else [])
+        self.sources = keys
+        self.redact = Redactor(keys.secrets())
         self.client = client or Client(
             options.base_url,
             connect_timeout=options.connect_timeout,
@@ -190,6 +191,15 @@ class Extraction:
         self.state = RunState(self.run_id)
         self.raw: LiveFile | None = None
         self.specimens: dict[str, Specimen] = {}
+        self.keys = KeyRing(
+            run_id=self.run_id,
+            ledger=ledger,
+            record=self._append,
+            sources=keys,
+            client=self.client,
+            redact=self.redact,
+            sleep=sleep,
+        )
 
     def execute(self, found: list[Specimen] | None = None) -> Outcome:
         """Run (or resume) to the end, a stop, or the limit; return how it ended.
@@ -199,7 +209,6 @@ class Extraction:
         found = scan(self.options.images_dir) if found is None else found
         self.specimens = {s.specimen_id: s for s in found}
         resumed = self._begin(found)
-
         self._write_environment()
         self.raw = LiveFile(self.out / "raw.jsonl", raw_jsonl(self.ledger, self.run_id))
         pending = self.state.pending()
@@ -209,6 +218,9 @@ class Extraction:
         stopped = None
         self.progress.start(len(self.state.paths), self.state.done, self.state.spend)
         try:
+            if pending:
+                history = self.ledger.read(run_id=self.run_id, types=KEY_HISTORY)
+                self.keys.start(list(history))
             for specimen_id in pending:
                 self._process(self.specimens[specimen_id])
             if not self.state.pending() and not self.state.finished:
@@ -341,16 +353,18 @@ class Extraction:
             detail=self.options.detail,
         )
         attempt = self.state.attempts.get(specimen.specimen_id, 0)
-        for tries in range(1, self.options.max_attempts + 1):
+        tries = 0
+        while True:
             attempt += 1
             request_id = uuid.uuid4().hex
+            secret, key_fp = self.keys.use()
             self._append(
                 [
                     ev.RequestSent(
                         specimen_id=specimen.specimen_id,
                         attempt=attempt,
                         request_id=request_id,
-                        key_fingerprint=self.key_fp,
+                        key_fingerprint=key_fp,
                         model=self.options.model,
                         image_sha256=prepared.sha256,
                         image_bytes=len(prepared.data),
@@ -359,13 +373,19 @@ class Extraction:
                 ]
             )
             failpoints.hit("after_request_sent")
-            failure = self._attempt(specimen, attempt, request_id, body)
+            failure = self._attempt(specimen, attempt, request_id, body, secret, key_fp)
             if failure is None:
+                self.keys.succeeded(key_fp)
                 return
 
-            if failure.scope in ("run", "account", "key"):
+            if failure.scope == "key":
+                # Key trouble does not count against the specimen's attempts.
+                self.keys.refused(key_fp, failure)
+                continue
+            if failure.scope in ("run", "account"):
                 raise self._stop_for(failure)
-            if not failure.retryable or tries == self.options.max_attempts:
+            tries += 1
+            if not failure.retryable or tries >= self.options.max_attempts:
                 if failure.reason in ("connection_error", "connect_timeout"):
                     raise RunStopped(
                         f"cannot reach {self.options.base_url} ({failure.message}); "
@@ -378,17 +398,23 @@ class Extraction:
             self.sleep(self._delay(tries, failure))
 
     def _attempt(
-        self, specimen: Specimen, attempt: int, request_id: str, body: dict
+        self,
+        specimen: Specimen,
+        attempt: int,
+        request_id: str,
+        body: dict,
+        secret: str,
+        key_fp: str,
     ) -> Failure | None:
         """Send one request and record the answer; None means the result is saved."""
         common = {
             "specimen_id": specimen.specimen_id,
             "attempt": attempt,
             "request_id": request_id,
-            "key_fingerprint": self.key_fp,
+            "key_fingerprint": key_fp,
         }
         try:
-            reply = self.client.chat(self.api_key, body)
+            reply = self.client.chat(secret, body)
         except TransportFailure as exc:
             failure = Failure(
                 reason=exc.reason,
@@ -400,6 +426,7 @@ class Extraction:
             return failure
 
         outcome = interpret(reply)
+        self.keys.spent(key_fp, outcome.cost)
         received = ev.ResponseReceived(
             **common,
             status=reply.status,
@@ -492,11 +519,6 @@ class Extraction:
             text = (
                 f"the endpoint answered 404 for model {self.options.model} "
                 f"({failure.message}); check --model, then run the same command again"
-            )
-        elif failure.reason in ("unauthorized", "key_limit"):
-            text = (
-                f"the API key {self.key_fp} was refused ({failure.message}); "
-                "set a working OPENROUTER_API_KEY, then run the same command again"
             )
         elif failure.reason == "insufficient_credits":
             text = (

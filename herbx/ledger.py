@@ -371,9 +371,10 @@ class Ledger:
         return value or 0
 
     def run_ids(self) -> list[str]:
-        """Return the ids of all runs, oldest first."""
+        """Return the ids of all runs, oldest first (not streams such as key events)."""
         query = (
             select(events_table.c.run_id, func.min(events_table.c.position))
+            .where(events_table.c.type == "run_started")
             .group_by(events_table.c.run_id)
             .order_by(func.min(events_table.c.position))
         )

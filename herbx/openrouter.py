@@ -103,8 +103,35 @@ class Client:
         """POST a chat completion and return the reply, whatever its status."""
         return self._send("POST", "/chat/completions", key, body)
 
+    def key_info(self, key: str, timeout: float = 30.0) -> Reply:
+        """GET /key: the calling key's limit, usage and remaining credit."""
+        return self._send("GET", "/key", key, None, timeout)
+
+    def create_key(
+        self,
+        management_key: str,
+        name: str,
+        limit: float | None,
+        limit_reset: str | None = None,
+        timeout: float = 30.0,
+    ) -> Reply:
+        """POST /keys with a management key: a new API key, returned once."""
+        body = {"name": name, "limit": limit}
+        if limit_reset:
+            body["limit_reset"] = limit_reset
+        return self._send("POST", "/keys", management_key, body, timeout)
+
+    def list_keys(self, management_key: str, timeout: float = 30.0) -> Reply:
+        """GET /keys with a management key: the account's most recent keys."""
+        return self._send("GET", "/keys", management_key, None, timeout)
+
     def _send(
-        self, method: str, path: str, key: str | None, body: dict[str, Any] | None
+        self,
+        method: str,
+        path: str,
+        key: str | None,
+        body: dict[str, Any] | None,
+        timeout: float | None = None,
     ) -> Reply:
         headers = {
             "Content-Type": "application/json",
@@ -122,7 +149,7 @@ class Client:
                 self.base_url + path,
                 data=data,
                 headers=headers,
-                timeout=self.timeout,
+                timeout=(self.timeout[0], timeout) if timeout else self.timeout,
             )
             text = response.text
         except requests.exceptions.ConnectTimeout as exc:

@@ -57,6 +57,7 @@ class Herbx:
                 "OPENROUTER_API_KEY": KEY,
                 "OPENROUTER_BASE_URL": fake.url,
                 "HERBX_LEDGER": str(self.ledger),
+                "HERBX_KEYS_FILE": str(workdir / "keys.env"),
                 "NO_COLOR": "1",
             }
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from importlib import resources
@@ -11,14 +10,22 @@ from typing import Annotated
 
 import typer
 
-from herbx import keys
 from herbx.answers import covered
 from herbx.cli.app import LedgerOption, app, stderr
+from herbx.cli.keys import (
+    KeyLimitOption,
+    KeysFileOption,
+    ProvisionCommandOption,
+    current_key,
+    key_sources,
+)
 from herbx.errors import UsageError
 from herbx.extraction import Extraction, Options, Outcome, scan
+from herbx.keyring import KeyPolicy
 from herbx.ledger import Ledger
 from herbx.openrouter import DEFAULT_BASE_URL, DEFAULT_MODEL, resolve_model
 from herbx.progress import Bar
+from herbx.provisioning import DEFAULT_KEY_LIMIT
 
 
 def default_prompt() -> str:
@@ -86,21 +93,36 @@ def run(
     retry_failed: Annotated[
         bool, typer.Option(help="When resuming, try failed specimens again.")
     ] = False,
+    keys_file: KeysFileOption = None,
+    provision_command: ProvisionCommandOption = None,
+    key_limit: KeyLimitOption = DEFAULT_KEY_LIMIT,
+    max_keys_per_run: Annotated[
+        int, typer.Option(min=0, help="Most keys one run may provision.")
+    ] = 3,
+    max_keys_per_hour: Annotated[
+        int, typer.Option(min=0, help="Most keys provisioned per hour, all runs.")
+    ] = 3,
+    confirm_pause: Annotated[
+        float, typer.Option(min=0.0, help="Seconds before re-trying a 401.")
+    ] = 5.0,
     ledger: LedgerOption = None,
 ) -> None:
     """Extract Darwin Core records from IMAGES_DIR, or resume the run given by --run-id.
 
     Every step is recorded in the ledger; kill it at any time and run the same command
-    with the same --run-id to continue. Reads the key from OPENROUTER_API_KEY.
+    with the same --run-id to continue. The API key comes from OPENROUTER_API_KEY or
+    the keys file; a refused or spent key is replaced without stopping the run.
     """
     model_id = resolve_model(model)
     prompt_text, prompt_source = read_prompt(prompt)
-    api_key = keys.clean(os.environ.get("OPENROUTER_API_KEY", "")) or None
-    if api_key is None:
-        raise UsageError(
-            "no API key: set OPENROUTER_API_KEY "
-            "(export OPENROUTER_API_KEY=sk-or-v1-...)"
-        )
+    policy = KeyPolicy(
+        confirm_pause=confirm_pause,
+        max_per_run=max_keys_per_run,
+        max_per_hour=max_keys_per_hour,
+    )
+    sources = key_sources(keys_file, provision_command, key_limit, policy)
+    if not sources.has_any_key() and not sources.can_provision():
+        current_key(sources)  # raises the message that says what to set
     # Look at the images before the ledger is opened: a wrong folder writes nothing.
     found = scan(images_dir)
 
@@ -125,7 +147,7 @@ def run(
     )
     _terminate_as_interrupt()
     with Ledger.open(ledger) as opened:
-        extraction = Extraction(opened, options, api_key, progress=Bar(stderr))
+        extraction = Extraction(opened, options, sources, progress=Bar(stderr))
         try:
             outcome = extraction.execute(found)
         except KeyboardInterrupt:
