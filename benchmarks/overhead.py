@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 from herbx import extraction, images
+from herbx.cli.run import default_prompt
 from herbx.fakeserver import FakeOpenRouter
 from herbx.ledger import Ledger
 from herbx.openrouter import Client
-from herbx.cli.run import default_prompt
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "specimens"

@@ -52,6 +52,10 @@ def _money(cost: float | None) -> str:
     return "unknown cost" if cost is None else f"${cost:.6f}"
 
 
+def _limit(value: float | None) -> str:
+    return "none" if value is None else f"${value:.2f}"
+
+
 def describe(record: Record, paths: dict[str, str]) -> tuple[str, str]:
     """Return the level and the readable text of one event."""
     event = record.event
@@ -129,6 +133,40 @@ def describe(record: Record, paths: dict[str, str]) -> tuple[str, str]:
             )
         case ev.RunAborted():
             return "ERROR", f"run aborted: {event.reason}: {event.message}"
+        case ev.KeyLoaded():
+            limit = f", limit {_limit(event.limit)}" if event.limit is not None else ""
+            return "INFO", (
+                f"key loaded: {event.key_fingerprint} from {event.source}{limit}"
+            )
+        case ev.AuthRejected(confirmed=False):
+            return "WARNING", (
+                f"key {event.key_fingerprint} refused (HTTP {event.status}: "
+                f"{event.message}); retrying once to confirm"
+            )
+        case ev.AuthRejected():
+            return "ERROR", (
+                f"key expired or invalid: {event.key_fingerprint} (HTTP "
+                f"{event.status}: {event.message})"
+            )
+        case ev.RotationStarted():
+            return "WARNING", (
+                f"attempting rotation away from {event.key_fingerprint} "
+                f"({event.reason})"
+            )
+        case ev.KeyProvisioned():
+            return "INFO", (
+                f"new key provisioned: {event.key_fingerprint} named {event.name!r}, "
+                f"limit {_limit(event.limit)}, via {event.via}"
+            )
+        case ev.ProvisioningFailed():
+            return "ERROR", f"provisioning failed: {event.reason}: {event.message}"
+        case ev.KeyRotated():
+            return "INFO", (
+                f"fresh key loaded ({event.key_fingerprint}); retrying with the "
+                "fresh key"
+            )
+        case ev.KeyRetired():
+            return "INFO", f"key retired: {event.key_fingerprint} ({event.reason})"
     return "INFO", record.type.replace("_", " ")
 
 

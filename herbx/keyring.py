@@ -133,7 +133,16 @@ class KeyRing:
     # -- starting --------------------------------------------------------------------
 
     def start(self, past: list[Record]) -> None:
-        """Pick the first usable key, remembering what this run already retired."""
+        """Pick the first usable key, remembering what this run already retired.
+
+        A key refused twice with 401 is invalid for good, so it is skipped whichever
+        run retired it; a spent key may come back when its limit resets, so only this
+        run's own retirements count for that.
+        """
+        for record in self.ledger.read(types=("key_retired",)):
+            event = record.event
+            if isinstance(event, ev.KeyRetired) and event.reason == "unauthorized":
+                self.retired.add(event.key_fingerprint)
         for record in past:
             event = record.event
             if isinstance(event, ev.KeyRetired):

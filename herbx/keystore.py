@@ -104,6 +104,11 @@ class KeysFile:
         kept.append(f"{API_KEY}={secret}")
         self.write("\n".join(kept) + "\n")
 
+    def ensure(self) -> None:
+        """Create the file empty, mode 0600, if it does not exist yet."""
+        if not self.path.exists():
+            self.write("")
+
     def write(self, text: str) -> None:
         """Replace the file's content atomically, with mode 0600."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -31,6 +31,7 @@ class Bar(ProgressSink):
             TimeRemainingColumn(),
             console=console,
             transient=True,
+            disable=not console.is_terminal,
         )
         self._task = None
 
@@ -47,7 +48,10 @@ class Bar(ProgressSink):
         self._progress.update(self._task, advance=1, rate=rate, spend=_money(spend))
 
     def warn(self, message: str) -> None:
-        self._progress.console.print(f"warning: {message}", style="yellow")
+        if self.console.is_terminal:
+            self._progress.console.print(f"warning: {message}", style="yellow")
+        else:
+            self.console.file.write(f"warning: {message}\n")
 
     def stop(self) -> None:
         self._progress.stop()

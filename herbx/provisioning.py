@@ -134,6 +134,8 @@ class CommandProvisioner:
 
     def provision(self, name: str) -> NewKey:
         """Run the command, then return the key it added to the keys file."""
+        # Created first, so that a script appending to it keeps the owner-only mode.
+        self.keys_file.ensure()
         before = {entry.value for entry in self.keys_file.api_keys()}
         env = {
             **os.environ,

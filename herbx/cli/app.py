@@ -20,6 +20,11 @@ app = typer.Typer(
 
 stderr = Console(stderr=True, highlight=False)
 
+
+def note(message: str) -> None:
+    """Print a diagnostic line to stderr, unwrapped (rich would fold long lines)."""
+    typer.echo(message, err=True)
+
 LedgerOption = Annotated[
     str | None,
     typer.Option(

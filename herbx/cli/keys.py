@@ -11,7 +11,7 @@ import msgspec
 import typer
 
 from herbx import events as ev
-from herbx.cli.app import LedgerOption, app, stderr
+from herbx.cli.app import LedgerOption, app, note
 from herbx.errors import ApiError, UsageError
 from herbx.keyring import KeyPolicy, KeySources
 from herbx.keys import Redactor, clean, fingerprint
@@ -48,6 +48,9 @@ ProvisionCommandOption = Annotated[
 KeyLimitOption = Annotated[
     float,
     typer.Option("--key-limit", min=0.0, help="Spending limit of new keys (USD)."),
+]
+NewKeyLimitOption = Annotated[
+    float, typer.Option("--limit", min=0.0, help="Spending limit of the key (USD).")
 ]
 BaseUrlOption = Annotated[
     str, typer.Option(envvar="OPENROUTER_BASE_URL", help="OpenRouter API base URL.")
@@ -111,7 +114,7 @@ def _usd(value) -> str:
 @keys_app.command("provision")
 def provision(
     name: Annotated[str | None, typer.Option(help="Name of the new key.")] = None,
-    limit: KeyLimitOption = DEFAULT_KEY_LIMIT,
+    limit: NewKeyLimitOption = DEFAULT_KEY_LIMIT,
     keys_file: KeysFileOption = None,
     provision_command: ProvisionCommandOption = None,
     base_url: BaseUrlOption = DEFAULT_BASE_URL,
@@ -156,14 +159,14 @@ def provision(
     typer.echo(f"new key {new.fingerprint} ({new.name}), limit {_usd(new.limit)}")
     typer.echo(f"stored as {API_KEY} in {sources.keys_file.path}")
     if sources.env_key:
-        stderr.print(
+        note(
             f"note: {API_KEY} is set in the environment and overrides the keys file"
         )
 
 
 @keys_app.command("rotate")
 def rotate(
-    limit: KeyLimitOption = DEFAULT_KEY_LIMIT,
+    limit: NewKeyLimitOption = DEFAULT_KEY_LIMIT,
     keys_file: KeysFileOption = None,
     provision_command: ProvisionCommandOption = None,
     base_url: BaseUrlOption = DEFAULT_BASE_URL,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from herbx import projections
-from herbx.cli.app import LedgerOption, RunOption, app, stderr
+from herbx.cli.app import LedgerOption, RunOption, app, note
 from herbx.ledger import Ledger
 from herbx.rawjsonl import write_atomically
 
@@ -31,7 +31,7 @@ def project(
     with Ledger.open(ledger, create=False) as opened:
         run_id = projections.choose_run(opened, run)
         if run is None:
-            stderr.print(f"projecting run {run_id}")
+            note(f"projecting run {run_id}")
         data = projections.build(name, opened, run_id)
 
     if output is None:

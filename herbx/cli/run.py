@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from herbx.answers import covered
-from herbx.cli.app import LedgerOption, app, stderr
+from herbx.cli.app import LedgerOption, app, note, stderr
 from herbx.cli.keys import (
     KeyLimitOption,
     KeysFileOption,
@@ -102,6 +102,9 @@ def run(
     max_keys_per_hour: Annotated[
         int, typer.Option(min=0, help="Most keys provisioned per hour, all runs.")
     ] = 3,
+    provision_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds a provisioning may take.")
+    ] = 30.0,
     confirm_pause: Annotated[
         float, typer.Option(min=0.0, help="Seconds before re-trying a 401.")
     ] = 5.0,
@@ -120,7 +123,9 @@ def run(
         max_per_run=max_keys_per_run,
         max_per_hour=max_keys_per_hour,
     )
-    sources = key_sources(keys_file, provision_command, key_limit, policy)
+    sources = key_sources(
+        keys_file, provision_command, key_limit, policy, provision_timeout
+    )
     if not sources.has_any_key() and not sources.can_provision():
         current_key(sources)  # raises the message that says what to set
     # Look at the images before the ledger is opened: a wrong folder writes nothing.
@@ -151,7 +156,7 @@ def run(
         try:
             outcome = extraction.execute(found)
         except KeyboardInterrupt:
-            stderr.print(
+            note(
                 f"interrupted; run the same command with --run-id "
                 f"{extraction.run_id} to resume"
             )
@@ -159,7 +164,7 @@ def run(
 
     print_summary(outcome, opened.name)
     if outcome.stopped is not None:
-        stderr.print(f"Error: {outcome.stopped}")
+        note(f"Error: {outcome.stopped}")
         raise typer.Exit(1)
 
 

@@ -76,6 +76,7 @@ class Accounts:
     credits: float
     provision_mode: str
     provisioned: list[str]
+    provisioned_fail_after: int | None
     _keys: dict[str, Key]
     _lock: threading.RLock
     _stopping: threading.Event
@@ -250,6 +251,8 @@ class Accounts:
             key = self._keys[key_hash]
             key.include_byok_in_limit = bool(body.get("include_byok_in_limit"))
             self.provisioned.append(secret)
+        if self.provisioned_fail_after is not None:
+            self.key_fails_after(secret, self.provisioned_fail_after)
         data = self._key_object(key)
         if self.provision_mode == "data.key":
             return json_reply(201, {"data": {**data, "key": secret}})

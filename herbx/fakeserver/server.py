@@ -60,6 +60,8 @@ class FakeOpenRouter(Completions):
         self.credits = credits
         self.provision_mode = "ok"
         self.provisioned: list[str] = []
+        # New keys from POST /keys answer 401 after this many completions (None: never).
+        self.provisioned_fail_after: int | None = None
         self.requests: list[RequestRecord] = []
         self._keys: dict[str, Key] = {}
         self._faults: list[list[Any]] = []
