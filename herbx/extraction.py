@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from herbx import answers, failpoints, images
+from herbx import answers, failpoints, images, interrupts
 from herbx import events as ev
 from herbx.environment import snapshot
 from herbx.errors import HerbxError, ImageError, RunStopped, UsageError
@@ -160,6 +160,27 @@ def input_digest(specimens: list[Specimen]) -> str:
     return digest.hexdigest()
 
 
+def find_unfinished(
+    ledger: Ledger, images_dir: Path, model: str, prompt: str
+) -> str | None:
+    """Return the latest unfinished run over the same folder, model and prompt."""
+    folder = str(images_dir.resolve())
+    digest = hashlib.sha256(prompt.encode()).hexdigest()
+    candidates = [
+        record.run_id
+        for record in ledger.read(types=("run_started",))
+        if isinstance(record.event, ev.RunStarted)
+        and record.event.images_dir == folder
+        and record.event.model == model
+        and record.event.prompt_sha256 == digest
+    ]
+    for run_id in reversed(candidates):
+        state = fold(run_id, ledger.read(run_id=run_id))
+        if not state.finished or state.pending():
+            return run_id
+    return None
+
+
 class Extraction:
     """One invocation of ``herbx run``: start or resume a run and work through it."""
 
@@ -216,20 +237,29 @@ class Extraction:
             pending = pending[: self.options.limit]
 
         stopped = None
-        self.progress.start(len(self.state.paths), self.state.done, self.state.spend)
+        # With --limit the bar counts to where this invocation will stop.
+        total = min(len(self.state.paths), self.state.done + len(pending))
+        self.progress.start(total, self.state.done, self.state.spend)
         try:
             if pending:
                 history = self.ledger.read(run_id=self.run_id, types=KEY_HISTORY)
                 self.keys.start(list(history))
             for specimen_id in pending:
-                self._process(self.specimens[specimen_id])
+                specimen = self.specimens.get(specimen_id)
+                if specimen is None:
+                    self._missing(specimen_id)
+                else:
+                    self._process(specimen)
             if not self.state.pending() and not self.state.finished:
                 self._append([self._finished_event()])
         except RunStopped as stop:
             stopped = stop
             self._append([ev.RunAborted(reason=stop.reason, message=str(stop))])
-        except KeyboardInterrupt:
-            self._append([ev.RunAborted(reason="interrupted", message="interrupted")])
+        except KeyboardInterrupt as exc:
+            name = exc.name if isinstance(exc, interrupts.Interrupted) else "Ctrl-C"
+            self._append(
+                [ev.RunAborted(reason="interrupted", message=f"stopped by {name}")]
+            )
             raise
         finally:
             self.progress.stop()
@@ -290,19 +320,35 @@ class Extraction:
         self._discover(found)
         return False
 
+    def _missing(self, specimen_id: str) -> None:
+        path = self.state.paths[specimen_id]
+        self._fail(
+            Specimen(specimen_id, path, 0),
+            "image_missing",
+            f"{path} is no longer in {self.options.images_dir} with the same content; "
+            "put it back and resume with --retry-failed",
+            attempts=0,
+        )
+
     def _check_compatible(self) -> None:
         started = self.state.started
         if started is None:
             return
+        folder = str(self.options.images_dir.resolve())
+        if started.images_dir != folder:
+            raise UsageError(
+                f"run {self.run_id} is over {started.images_dir}; resume it with that "
+                "folder, or start a new run with --new-run"
+            )
         if started.model != self.options.model:
             raise UsageError(
                 f"run {self.run_id} uses model {started.model}; resume it with "
-                f"--model {started.model}, or start a new run without --run-id"
+                f"--model {started.model}, or start a new run with --new-run"
             )
         if started.prompt_sha256 != self.prompt_sha256:
             raise UsageError(
                 f"run {self.run_id} was started with another prompt; resume it with "
-                "the same --prompt, or start a new run without --run-id"
+                "the same --prompt, or start a new run with --new-run"
             )
 
     def _discover(self, found: list[Specimen]) -> None:
@@ -538,22 +584,24 @@ class Extraction:
     # -- recording -------------------------------------------------------------------
 
     def _append(self, new_events: list[ev.Event]) -> list[Record]:
-        records = self.ledger.append(
-            self.run_id, new_events, expected_seq=self.state.last_seq
-        )
-        for record in records:
-            self.state.apply(record)
+        with interrupts.critical():
+            records = self.ledger.append(
+                self.run_id, new_events, expected_seq=self.state.last_seq
+            )
+            for record in records:
+                self.state.apply(record)
         return records
 
     def _finish(self, new_events: list[ev.Event]) -> None:
         """Record a specimen's outcome, then write its line, then check the run."""
-        records = self._append(new_events)
-        failpoints.hit("after_outcome_committed")
-        outcome = records[-1]
-        line = RawJsonl()
-        line.apply(outcome)
-        assert self.raw is not None
-        self.raw.append(line.render())
+        with interrupts.critical():
+            records = self._append(new_events)
+            failpoints.hit("after_outcome_committed")
+            outcome = records[-1]
+            line = RawJsonl()
+            line.apply(outcome)
+            assert self.raw is not None
+            self.raw.append(line.render())
         saved = isinstance(outcome.event, ev.ResultSaved)
         self.progress.advance(saved, self.state.spend)
         self._validate()

@@ -370,6 +370,20 @@ class Ledger:
             value = conn.execute(select(func.max(events_table.c.position))).scalar()
         return value or 0
 
+    def latest_run(self) -> str | None:
+        """Return the run with the most recent event."""
+        started = set(self.run_ids())
+        query = (
+            select(events_table.c.run_id)
+            .order_by(events_table.c.position.desc())
+            .limit(500)
+        )
+        with self.engine.connect() as conn:
+            for (run_id,) in conn.execute(query):
+                if run_id in started:
+                    return run_id
+        return None
+
     def run_ids(self) -> list[str]:
         """Return the ids of all runs, oldest first (not streams such as key events)."""
         query = (

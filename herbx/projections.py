@@ -63,9 +63,9 @@ def choose_run(ledger: Ledger, run_id: str | None) -> str:
     if run_id is None:
         if not runs:
             raise UsageError(f"the ledger {ledger.name} holds no runs yet")
-        return runs[-1]
+        return ledger.latest_run() or runs[-1]
     if run_id not in runs:
         raise UsageError(
-            f"no run {run_id!r} in {ledger.name}; `herbx audit` lists what is there"
+            f"no run {run_id!r} in {ledger.name}; `herbx runs` lists the runs there"
         )
     return run_id

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from herbx import events as ev
-from herbx.ledger import Record
+from herbx.ledger import Ledger, Record
 
 
 @dataclass
@@ -31,10 +31,15 @@ class RunState:
     finished: bool = False
     last_snapshot: ev.EnvironmentSnapshotTaken | None = None
     last_snapshot_ts: str = ""
+    started_at: str = ""
+    updated_at: str = ""
+    stopped: ev.RunAborted | None = None
 
     def apply(self, record: Record) -> None:
         """Fold one stored event of this run into the state."""
         self.last_seq = record.seq
+        self.started_at = self.started_at or record.ts
+        self.updated_at = record.ts
         event = record.event
         match event:
             case ev.RunStarted():
@@ -61,6 +66,10 @@ class RunState:
                 self.early_check_passed = True
             case ev.RunFinished():
                 self.finished = True
+            case ev.RunAborted():
+                self.stopped = event
+            case ev.RunResumed():
+                self.stopped = None
             case ev.EnvironmentSnapshotTaken():
                 self.last_snapshot = event
                 self.last_snapshot_ts = record.ts
@@ -73,6 +82,15 @@ class RunState:
     def has_outcome(self, specimen_id: str) -> bool:
         return specimen_id in self.saved or specimen_id in self.failed
 
+    @property
+    def status(self) -> str:
+        """``finished``, ``stopped: REASON``, or ``unfinished`` (running or crashed)."""
+        if self.finished and not self.pending():
+            return "finished"
+        if self.stopped is not None:
+            return f"stopped: {self.stopped.reason}"
+        return "unfinished"
+
     def pending(self) -> list[str]:
         """Specimens without an outcome, in discovery order."""
         return [sid for sid in self.paths if not self.has_outcome(sid)]
@@ -84,3 +102,16 @@ def fold(run_id: str, records: Iterable[Record]) -> RunState:
     for record in records:
         state.apply(record)
     return state
+
+
+def summaries(ledger: Ledger) -> list[RunState]:
+    """Fold every run of the ledger, oldest first; key-only streams are left out."""
+    states: dict[str, RunState] = {}
+    for record in ledger.read():
+        state = states.get(record.run_id)
+        if state is None:
+            if record.type != "run_started":
+                continue
+            state = states[record.run_id] = RunState(record.run_id)
+        state.apply(record)
+    return list(states.values())

@@ -30,10 +30,13 @@ run_id="sample-$(date -u +%Y%m%d-%H%M%S)"
 
 .venv/bin/herbx run samples/specimens --run-id "$run_id" --out "$work/$run_id"
 
+synthetic=$(grep -c 'synthetic answer' "$work/$run_id/raw.jsonl" || true)
 echo
-echo "results:     $work/$run_id/raw.jsonl ($(wc -l <"$work/$run_id/raw.jsonl") lines)"
+echo "results:     $work/$run_id/raw.jsonl ($(wc -l <"$work/$run_id/raw.jsonl") lines;" \
+    "$synthetic are the fake server's synthetic answers, the rest recorded gpt-4o-mini)"
 echo "environment: $work/$run_id/environment.json"
 echo "ledger:      $HERBX_LEDGER"
 echo "audit trail: .venv/bin/herbx audit --ledger $HERBX_LEDGER --run $run_id"
+echo "runs:        .venv/bin/herbx runs --ledger $HERBX_LEDGER"
 echo
 .venv/bin/herbx audit --run "$run_id" | tail -n 4

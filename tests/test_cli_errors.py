@@ -124,3 +124,11 @@ def test_every_command_has_help_text(herbx):
         result = herbx(command, "--help")
         assert result.returncode == 0
         assert len(result.stdout.splitlines()) > 3
+
+
+def test_an_audit_range_that_ends_before_it_starts_is_refused(herbx, sheets):
+    herbx("run", str(sheets), "--limit", "1")
+
+    result = herbx("audit", "--since", "1h", "--until", "2h")
+
+    assert_one_line_error(result, "--since 1h is after --until 2h")

@@ -116,7 +116,7 @@ def test_sigterm_records_the_run_as_aborted_and_it_resumes(herbx, sheets, fake):
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=20)
 
-    assert process.returncode == 130
+    assert process.returncode == 128 + signal.SIGTERM
     assert "--run-id s1 to resume" in stderr
     assert herbx.rows("SELECT count(*) FROM events WHERE type='run_aborted'") == [(1,)]
     resumed = herbx("run", str(sheets), "--run-id", "s1")

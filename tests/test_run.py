@@ -220,3 +220,78 @@ def test_a_resumed_run_keeps_writing_to_the_folder_it_started_in(herbx, sheets):
     assert resumed.returncode == 0, resumed.stderr
     assert len(read_lines(herbx.workdir / "elsewhere/raw.jsonl")) == 20
     assert not (herbx.workdir / "runs").exists()
+
+
+def test_the_same_command_without_a_run_id_resumes_the_unfinished_run(
+    herbx, sheets, fake
+):
+    first = herbx("run", str(sheets), "--limit", "4")
+    run_id = first.stdout.split()[1]
+
+    second = herbx("run", str(sheets))
+
+    assert second.returncode == 0, second.stderr
+    assert f"resuming run {run_id}" in second.stderr
+    assert len(read_lines(herbx.workdir / "runs" / run_id / "raw.jsonl")) == 20
+    assert len([r for r in fake.requests if r.path.endswith("/completions")]) == 20
+
+
+def test_new_run_starts_afresh_even_when_an_unfinished_run_matches(herbx, sheets):
+    herbx("run", str(sheets), "--limit", "2")
+
+    second = herbx("run", str(sheets), "--new-run", "--limit", "1")
+
+    assert "resuming" not in second.stderr
+    runs = herbx("runs").stdout.splitlines()[1:]
+    assert len(runs) == 2
+
+
+def test_an_image_gone_before_resume_fails_with_a_reason_instead_of_crashing(
+    herbx, sheets
+):
+    herbx("run", str(sheets), "--run-id", "g1", "--limit", "1")
+    last = sorted(sheets.glob("*.jpg"))[-1]
+    last.unlink()
+
+    resumed = herbx("run", str(sheets), "--run-id", "g1")
+
+    assert resumed.returncode == 0, resumed.stderr
+    lines = read_lines(herbx.workdir / "runs/g1/raw.jsonl")
+    assert len(lines) == 20
+    gone = [line for line in lines if line["image"] == last.name]
+    assert gone[0]["error"].startswith("image_missing")
+
+
+def test_resuming_over_another_folder_is_refused(herbx, sheets, tmp_path):
+    herbx("run", str(sheets), "--run-id", "f1", "--limit", "1")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "a.jpg").write_bytes(sorted(sheets.glob("*.jpg"))[0].read_bytes())
+
+    result = herbx("run", str(other), "--run-id", "f1")
+
+    assert result.returncode == 2
+    assert f"run f1 is over {sheets}" in result.stderr
+
+
+def test_runs_lists_each_run_with_its_status_and_counts(herbx, sheets, fake):
+    herbx("run", str(sheets), "--run-id", "done")
+    fake.script([Fault(kind="prose", times=5)])
+    herbx("run", str(sheets), "--run-id", "bad", "--limit", "9")
+
+    listing = herbx("runs", "--json")
+
+    rows = {row["run_id"]: row for row in map(json.loads, listing.stdout.splitlines())}
+    assert rows["done"]["status"] == "finished"
+    assert (rows["done"]["saved"], rows["done"]["pending"]) == (20, 0)
+    assert rows["bad"]["status"] == "stopped: validation"
+    assert rows["bad"]["failed"] == 5
+
+
+def test_a_model_id_the_endpoint_does_not_know_stops_at_the_first_specimen(
+    herbx, sheets, fake
+):
+    result = herbx("run", str(sheets), "--model", "openai/gpt-4o-mni")
+
+    assert result.returncode == 1
+    assert "404" in result.stderr and "openai/gpt-4o-mni" in result.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from herbx.cli import audit, keys, models, project, run, verify  # noqa: F401
+from herbx.cli import audit, keys, models, project, run, runs, verify  # noqa: F401
 from herbx.cli.app import app
 from herbx.errors import HerbxError
 

@@ -25,6 +25,7 @@ def note(message: str) -> None:
     """Print a diagnostic line to stderr, unwrapped (rich would fold long lines)."""
     typer.echo(message, err=True)
 
+
 LedgerOption = Annotated[
     str | None,
     typer.Option(

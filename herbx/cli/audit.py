@@ -9,6 +9,7 @@ import typer
 
 from herbx import audit as trail
 from herbx.cli.app import LedgerOption, app
+from herbx.errors import UsageError
 from herbx.ledger import Ledger
 
 
@@ -33,6 +34,11 @@ def audit(
     """Show the ledger's events as log lines in UTC, oldest first."""
     since_ts = trail.parse_when(since) if since else None
     until_ts = trail.parse_when(until) if until else None
+    if since_ts and until_ts and since_ts > until_ts:
+        raise UsageError(
+            f"--since {since} is after --until {until}; nothing can match "
+            "(relative times count back from now: --since 2h --until 1h)"
+        )
     with Ledger.open(ledger, create=False) as opened:
         with_run = run is None and len(opened.run_ids()) > 1
         out = sys.stdout

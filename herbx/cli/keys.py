@@ -159,9 +159,7 @@ def provision(
     typer.echo(f"new key {new.fingerprint} ({new.name}), limit {_usd(new.limit)}")
     typer.echo(f"stored as {API_KEY} in {sources.keys_file.path}")
     if sources.env_key:
-        note(
-            f"note: {API_KEY} is set in the environment and overrides the keys file"
-        )
+        note(f"note: {API_KEY} is set in the environment and overrides the keys file")
 
 
 @keys_app.command("rotate")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from importlib import resources
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from herbx import interrupts
 from herbx.answers import covered
 from herbx.cli.app import LedgerOption, app, note, stderr
 from herbx.cli.keys import (
@@ -20,7 +20,7 @@ from herbx.cli.keys import (
     key_sources,
 )
 from herbx.errors import UsageError
-from herbx.extraction import Extraction, Options, Outcome, scan
+from herbx.extraction import Extraction, Options, Outcome, find_unfinished, scan
 from herbx.keyring import KeyPolicy
 from herbx.ledger import Ledger
 from herbx.openrouter import DEFAULT_BASE_URL, DEFAULT_MODEL, resolve_model
@@ -49,7 +49,9 @@ def read_prompt(path: Path | None) -> tuple[str, str]:
 
 @app.command()
 def run(
-    images_dir: Annotated[Path, typer.Argument(help="Folder of sheet images.")],
+    images_dir: Annotated[
+        Path, typer.Argument(help="Folder of sheet images.", metavar="IMAGES_DIR")
+    ],
     model: Annotated[
         str, typer.Option(help="Model id or alias (see herbx models).")
     ] = DEFAULT_MODEL,
@@ -60,6 +62,9 @@ def run(
     run_id: Annotated[
         str | None, typer.Option(help="Run id; an existing id resumes that run.")
     ] = None,
+    new_run: Annotated[
+        bool, typer.Option(help="Start a new run even if an unfinished one matches.")
+    ] = False,
     out: Annotated[
         Path | None, typer.Option(help="Output folder [default: runs/RUN_ID].")
     ] = None,
@@ -110,11 +115,13 @@ def run(
     ] = 5.0,
     ledger: LedgerOption = None,
 ) -> None:
-    """Extract Darwin Core records from IMAGES_DIR, or resume the run given by --run-id.
+    """Extract Darwin Core records from the sheet images under IMAGES_DIR.
 
     Every step is recorded in the ledger; kill it at any time and run the same command
-    with the same --run-id to continue. The API key comes from OPENROUTER_API_KEY or
-    the keys file; a refused or spent key is replaced without stopping the run.
+    again to continue. Without --run-id, the latest unfinished run over the same
+    folder, model and prompt is resumed (--new-run starts afresh). The API key comes
+    from OPENROUTER_API_KEY or the keys file; a refused or spent key is replaced
+    without stopping the run.
     """
     model_id = resolve_model(model)
     prompt_text, prompt_source = read_prompt(prompt)
@@ -150,30 +157,29 @@ def run(
         retry_failed=retry_failed,
         argv=sys.argv,
     )
-    _terminate_as_interrupt()
+    interrupts.install()
+    if run_id and new_run:
+        raise UsageError("give --run-id to resume a run or --new-run, not both")
     with Ledger.open(ledger) as opened:
+        if run_id is None and not new_run:
+            options.run_id = find_unfinished(opened, images_dir, model_id, prompt_text)
+            if options.run_id:
+                note(f"resuming run {options.run_id} (--new-run starts afresh)")
         extraction = Extraction(opened, options, sources, progress=Bar(stderr))
         try:
             outcome = extraction.execute(found)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             note(
                 f"interrupted; run the same command with --run-id "
                 f"{extraction.run_id} to resume"
             )
-            raise typer.Exit(130) from None
+            code = exc.exit_code if isinstance(exc, interrupts.Interrupted) else 130
+            raise typer.Exit(code) from None
 
     print_summary(outcome, opened.name)
     if outcome.stopped is not None:
         note(f"Error: {outcome.stopped}")
         raise typer.Exit(1)
-
-
-def _terminate_as_interrupt() -> None:
-    # SIGTERM (a scheduler or `kill`) ends the run like Ctrl-C: recorded as aborted.
-    def handler(_signum, _frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def print_summary(outcome: Outcome, ledger_name: str) -> None:
@@ -184,8 +190,9 @@ def print_summary(outcome: Outcome, ledger_name: str) -> None:
     failed = len(state.failed)
     finished = saved + failed
     rate = f"{saved / finished:.1%}" if finished else "n/a"
+    attempts = "attempt" if state.unknown_cost == 1 else "attempts"
     unknown = (
-        f" (+{state.unknown_cost} attempts of unknown cost)"
+        f" (+{state.unknown_cost} {attempts} of unknown cost)"
         if state.unknown_cost
         else ""
     )

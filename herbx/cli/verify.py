@@ -12,7 +12,7 @@ from herbx.verify import verify as walk
 
 @app.command()
 def verify(ledger: LedgerOption = None) -> None:
-    """Walk the whole ledger and name the first row that was changed or removed."""
+    """Walk the whole ledger; name the first row changed, removed or reordered."""
     with Ledger.open(ledger, create=False) as opened:
         verdict = walk(opened)
         name = opened.name

@@ -22,6 +22,9 @@ FINGERPRINT_SIDE = 16
 MATCH_THRESHOLD = 5.0
 
 
+SYNTHETIC_PROVIDER = "herbx fake server (synthetic answer)"
+
+
 @dataclasses.dataclass
 class Answer:
     """The model output for one completion, before any fault alters it."""
@@ -30,6 +33,8 @@ class Answer:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str = "stop"
+    # Set for answers the fake made up, so that no one mistakes them for a model's.
+    provider: str | None = None
 
 
 def fingerprint(image: Image.Image) -> bytes:
@@ -93,4 +98,6 @@ class Catalogue:
             "occurrenceRemarks": {"value": remark, "confidence": 0.0},
         }
         content = json.dumps(record, indent=2)
-        return Answer(content, prompt_tokens, text_tokens(content))
+        return Answer(
+            content, prompt_tokens, text_tokens(content), provider=SYNTHETIC_PROVIDER
+        )

@@ -38,14 +38,17 @@ class ChatRequest:
     text: str
 
 
-def parse_chat(body: Any) -> ChatRequest:
-    """Validate a chat completion body and decode its one image."""
+def parse_chat(body: Any, models: frozenset[str] | None = None) -> ChatRequest:
+    """Validate a chat completion body and decode its one image.
+
+    ``models`` lists the model ids that exist; None accepts any id with a vendor.
+    """
     if not isinstance(body, dict):
         raise Refused(error_reply(400, "Request body must be a JSON object"))
     model, messages = body.get("model"), body.get("messages")
     if not isinstance(model, str) or "/" not in model:
         raise Refused(error_reply(400, f"{model!r} is not a valid model ID"))
-    if "does-not-exist" in model:
+    if "does-not-exist" in model or (models is not None and model not in models):
         raise Refused(error_reply(404, f"No endpoints found for {model}."))
     if not isinstance(messages, list) or not messages:
         raise Refused(
@@ -94,10 +97,10 @@ def _generation_id() -> str:
     return f"gen-{int(time.time())}-{suffix}"
 
 
-def _envelope(model: str, gen_id: str) -> dict[str, Any]:
+def _envelope(model: str, gen_id: str, provider: str | None = None) -> dict[str, Any]:
     return {
         "id": gen_id,
-        "provider": provider_name(model),
+        "provider": provider or provider_name(model),
         "model": model,
         "object": "chat.completion",
         "created": int(time.time()),
@@ -112,6 +115,7 @@ class Completions(Accounts):
 
     catalogue: Catalogue
     latency: float
+    models: frozenset[str] | None
     _faults: list[list[Any]]
     _generations: dict[str, dict[str, Any]]
 
@@ -138,7 +142,7 @@ class Completions(Accounts):
             return Reply(0, drop=True)
         key = self._auth(secret)
         self._check_account(key)
-        chat = parse_chat(body)
+        chat = parse_chat(body, self.models)
         specimen = self.catalogue.identify(chat.data, chat.image)
 
         tokens = image_tokens(chat.model, *chat.size, chat.detail)
@@ -147,7 +151,12 @@ class Completions(Accounts):
         if isinstance(cap, int) and 0 < cap < answer.completion_tokens:
             # Like the real model, stop mid-answer when the output budget runs out.
             cut = len(answer.content or "") * cap // answer.completion_tokens
-            answer = Answer(answer.content[:cut], answer.prompt_tokens, cap, "length")
+            answer = dataclasses.replace(
+                answer,
+                content=answer.content[:cut],
+                completion_tokens=cap,
+                finish_reason="length",
+            )
         with self._lock:
             fault = self._next_fault()
         reply = self._apply_fault(fault, key, chat.model, answer) if fault else None
@@ -203,10 +212,12 @@ class Completions(Accounts):
             case "fenced":
                 prose = "Here is the data extracted from the herbarium sheet:\n\n"
                 content = f"{prose}```json\n{content}\n```"
-                answer = Answer(content, answer.prompt_tokens, answer.completion_tokens)
+                answer = dataclasses.replace(answer, content=content)
             case "prose":
                 tokens = text_tokens(PROSE_REPLY)
-                answer = Answer(PROSE_REPLY, answer.prompt_tokens, tokens)
+                answer = dataclasses.replace(
+                    answer, content=PROSE_REPLY, completion_tokens=tokens
+                )
         return self._complete(key, model, answer)
 
     def _complete(
@@ -234,7 +245,8 @@ class Completions(Accounts):
             "prompt_tokens_details": {"cached_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": 0},
         }
-        payload = {**_envelope(model, gen_id), "choices": [choice], "usage": usage}
+        envelope = _envelope(model, gen_id, answer.provider)
+        payload = {**envelope, "choices": [choice], "usage": usage}
         generation = {
             "id": gen_id,
             "model": model,

@@ -14,6 +14,24 @@ PRICES = {
     "anthropic/claude-sonnet-4": (3.00, 15.00),
 }
 DEFAULT_PRICE = (1.00, 4.00)
+
+# Vision models the fake serves; any other id gets the real API's 404.
+KNOWN_MODELS = frozenset(
+    {
+        "openai/gpt-4o-mini",
+        "openai/gpt-4o",
+        "openai/gpt-4.1-mini",
+        "anthropic/claude-sonnet-4.5",
+        "anthropic/claude-haiku-4.5",
+        "google/gemini-2.5-flash",
+        "google/gemini-2.5-pro",
+        "qwen/qwen2.5-vl-72b-instruct",
+        "qwen/qwen2.5-vl-72b-instruct:free",
+        "qwen/qwen2.5-vl-32b-instruct:free",
+        "meta-llama/llama-3.2-11b-vision-instruct:free",
+        "mistralai/mistral-small-3.2-24b-instruct:free",
+    }
+)
 PROVIDERS = {"openai": "OpenAI", "google": "Google", "anthropic": "Anthropic"}
 
 

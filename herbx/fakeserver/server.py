@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from herbx.fakeserver.accounts import Key
 from herbx.fakeserver.catalogue import Catalogue
 from herbx.fakeserver.completions import Completions
+from herbx.fakeserver.pricing import KNOWN_MODELS
 from herbx.fakeserver.replies import Refused, Reply, error_reply, json_reply
 
 API_PREFIX = "/api/v1"
@@ -57,6 +58,8 @@ class FakeOpenRouter(Completions):
         self.port = port
         self.accept_any_key = accept_any_key
         self.latency = latency
+        # Model ids that exist; set to None to accept any id with a vendor prefix.
+        self.models: frozenset[str] | None = KNOWN_MODELS
         self.credits = credits
         self.provision_mode = "ok"
         self.provisioned: list[str] = []
