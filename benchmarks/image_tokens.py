@@ -1,6 +1,6 @@
 """Image tokens per sheet by `--max-side`, by the providers' published rules.
 
-    .venv/bin/python benchmarks/image_tokens.py
+.venv/bin/python benchmarks/image_tokens.py
 """
 
 from __future__ import annotations

@@ -64,9 +64,10 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=10)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as scratch, FakeOpenRouter(
-        recorded=RECORDED, specimens=SAMPLES
-    ) as fake:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        FakeOpenRouter(recorded=RECORDED, specimens=SAMPLES) as fake,
+    ):
         scratch = Path(scratch)
         sheets = scratch / "sheets"
         sheets.mkdir()

@@ -44,23 +44,56 @@ def parse(text: str) -> tuple[dict[str, dict[str, Any]], str]:
 def _find_object(text: str) -> tuple[dict | None, str]:
     stripped = text.strip()
     whole = _load(stripped)
-    if isinstance(whole, dict):
+    if isinstance(whole, dict) and not _is_one_field(whole):
         return whole, ""
 
     for block in _FENCE.findall(text):
         candidate = _load(block.strip())
-        if isinstance(candidate, dict):
+        if isinstance(candidate, dict) and not _is_one_field(candidate):
             return candidate, "recovered from a fenced code block"
 
     decoder = json.JSONDecoder()
-    for match in re.finditer(r"\{", text):
+    for start in _outer_braces(text):
         try:
-            candidate, _end = decoder.raw_decode(text, match.start())
+            candidate, _end = decoder.raw_decode(text, start)
         except json.JSONDecodeError:
             continue
-        if isinstance(candidate, dict):
+        if isinstance(candidate, dict) and not _is_one_field(candidate):
             return candidate, "recovered from surrounding prose"
     return None, ""
+
+
+def _outer_braces(text: str) -> list[int]:
+    """Positions of ``{`` that open an object at the top level of the text.
+
+    A brace inside an object that never closed (a reply cut off mid-JSON) is not a
+    candidate: its inner objects are fields, not a record.
+    """
+    starts = []
+    depth = 0
+    in_string = escaped = False
+    for index, char in enumerate(text):
+        if depth and in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif depth and char == '"':
+            in_string = True
+        elif char == "{":
+            if depth == 0:
+                starts.append(index)
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+    return starts
+
+
+def _is_one_field(candidate: dict) -> bool:
+    # {"value": ..., "confidence": ...} is the shape of one field, never a record.
+    return bool(candidate) and set(candidate) <= {"value", "confidence"}
 
 
 def _load(text: str) -> Any:

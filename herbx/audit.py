@@ -23,24 +23,44 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 WHEN_HELP = "ISO 8601 (a time without a zone is UTC), or relative: 90m, 2h, 3d."
 
 
-def parse_when(text: str, now: datetime | None = None) -> str:
-    """Turn ``--since``/``--until`` into the ledger's UTC timestamp form."""
+def parse_when(text: str, now: datetime | None = None, *, end: bool = False) -> str:
+    """Turn ``--since``/``--until`` into the ledger's UTC timestamp form.
+
+    With ``end`` (for ``--until``), a time given to the second, minute or day covers
+    that whole second, minute or day, as a reader of the log lines expects.
+    """
     now = now or datetime.now(UTC)
-    match = _RELATIVE.match(text)
-    if match:
-        amount, unit = float(match.group(1)), match.group(2)
-        moment = now - timedelta(**{_UNITS[unit]: amount})
-    else:
-        try:
+    try:
+        match = _RELATIVE.match(text)
+        if match:
+            amount, unit = float(match.group(1)), match.group(2)
+            moment = now - timedelta(**{_UNITS[unit]: amount})
+        else:
             moment = datetime.fromisoformat(text.strip())
-        except ValueError:
-            raise UsageError(
-                f"cannot read the time {text!r}; use ISO 8601 such as "
-                "2025-10-10T11:51:31 (UTC when no zone is given) or 90m, 2h, 3d"
-            ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            if end:
+                moment += _precision(text.strip()) - timedelta(microseconds=1)
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (ValueError, OverflowError):
+        raise UsageError(
+            f"cannot read the time {text!r}; use ISO 8601 such as "
+            "2025-10-10T11:51:31 (UTC when no zone is given) or 90m, 2h, 3d"
+        ) from None
+
+
+def _precision(text: str) -> timedelta:
+    """The span an ISO time stands for: a day, a minute, a second or less."""
+    clock = re.sub(r"(Z|[+-]\d\d(:?\d\d)?)$", "", text[10:].lstrip("T "))
+    if len(text) <= 10:
+        return timedelta(days=1)
+    if "." in clock:
+        return timedelta(microseconds=1)
+    if clock.count(":") >= 2:
+        return timedelta(seconds=1)
+    if clock.count(":") == 1:
+        return timedelta(minutes=1)
+    return timedelta(hours=1)
 
 
 def short_time(ts: str) -> str:
@@ -70,7 +90,8 @@ def describe(record: Record, paths: dict[str, str]) -> tuple[str, str]:
                 f"endpoint {event.endpoint}, prompt {event.prompt_sha256[:12]}"
             )
         case ev.RunResumed():
-            return "INFO", f"run resumed: {event.pending} specimens pending"
+            where = f" at {event.endpoint}" if event.endpoint else ""
+            return "INFO", f"run resumed: {event.pending} specimens pending{where}"
         case ev.EnvironmentSnapshotTaken():
             snap = event.snapshot
             git = snap.get("git") or {}

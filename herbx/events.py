@@ -45,6 +45,7 @@ class RunResumed(Event, tag="run_resumed", kw_only=True):
     specimen_count: int
     argv: list[str] = []
     pending: int = 0
+    endpoint: str = ""
 
 
 class EnvironmentSnapshotTaken(Event, tag="environment_snapshot_taken", kw_only=True):

@@ -11,6 +11,7 @@ The order of every step is what makes a crash harmless:
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import secrets
 import time
@@ -21,12 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from herbx import answers, failpoints, images, interrupts
 from herbx import events as ev
 from herbx.environment import snapshot
 from herbx.errors import HerbxError, ImageError, RunStopped, UsageError
 from herbx.keyring import KeyRing, KeySources
-from herbx.keys import Redactor
+from herbx.keys import Redactor, safe_argument, safe_url
 from herbx.ledger import Ledger, Record
 from herbx.openrouter import (
     Client,
@@ -132,6 +135,13 @@ def scan(images_dir: Path) -> list[Specimen]:
     for path in images.find(images_dir):
         name = images.relative_name(path, images_dir)
         try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            raise UsageError(
+                f"the file name {shown!r} is not valid UTF-8; rename it"
+            ) from None
+        try:
             digest = images.file_sha256(path)
             size = path.stat().st_size
         except (ImageError, OSError) as exc:
@@ -198,6 +208,7 @@ class Extraction:
         self.options = options
         self.sources = keys
         self.redact = Redactor(keys.secrets())
+        self.endpoint = self.redact(safe_url(options.base_url))
         self.client = client or Client(
             options.base_url,
             connect_timeout=options.connect_timeout,
@@ -228,10 +239,16 @@ class Extraction:
         ``found`` is the result of ``scan`` when the caller has already looked.
         """
         found = scan(self.options.images_dir) if found is None else found
+        with self.ledger.run_lock(self.run_id):
+            return self._execute(found)
+
+    def _execute(self, found: list[Specimen]) -> Outcome:
         self.specimens = {s.specimen_id: s for s in found}
         resumed = self._begin(found)
         self._write_environment()
-        self.raw = LiveFile(self.out / "raw.jsonl", raw_jsonl(self.ledger, self.run_id))
+        self.raw = LiveFile(
+            self.out / "raw.jsonl", lambda: raw_jsonl(self.ledger, self.run_id)
+        )
         pending = self.state.pending()
         if self.options.limit is not None:
             pending = pending[: self.options.limit]
@@ -278,11 +295,18 @@ class Extraction:
             if self.options.out is None and started and started.options.get("out"):
                 # Keep writing where the run started, wherever it is resumed from.
                 self.out = Path(started.options["out"])
+            self._check_out()
             new = [s for s in found if s.specimen_id not in self.state.paths]
-            requeue = list(self.state.failed) if self.options.retry_failed else []
+            # After an early-validation stop the failures are most likely the
+            # configuration's fault, which the user has now fixed: try them again.
+            stopped = self.state.stopped
+            after_validation = stopped is not None and stopped.reason == "validation"
+            retry = self.options.retry_failed or after_validation
+            requeue = list(self.state.failed) if retry else []
             self._append(
                 [
                     ev.RunResumed(
+                        endpoint=self.endpoint,
                         input_digest=digest,
                         specimen_count=len(found),
                         argv=self._argv(),
@@ -300,11 +324,12 @@ class Extraction:
             )
             return True
 
+        self._check_out()
         self._append(
             [
                 ev.RunStarted(
                     model=self.options.model,
-                    endpoint=self.options.base_url,
+                    endpoint=self.endpoint,
                     prompt_sha256=self.prompt_sha256,
                     prompt_text=self.options.prompt_text,
                     images_dir=str(self.options.images_dir.resolve()),
@@ -329,6 +354,21 @@ class Extraction:
             "put it back and resume with --retry-failed",
             attempts=0,
         )
+
+    def _check_out(self) -> None:
+        """Refuse an output folder that cannot be written, before recording anything."""
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create the output folder {self.out}: {exc.strerror}; "
+                "choose another with --out"
+            ) from None
+        if not os.access(self.out, os.W_OK):
+            raise UsageError(
+                f"cannot write to the output folder {self.out}; "
+                "choose another with --out"
+            )
 
     def _check_compatible(self) -> None:
         started = self.state.started
@@ -371,7 +411,7 @@ class Extraction:
         return ev.EnvironmentSnapshotTaken(snapshot=snapshot(self._argv(), self.redact))
 
     def _argv(self) -> list[str]:
-        return [self.redact(arg) for arg in self.options.argv]
+        return [self.redact(safe_argument(arg)) for arg in self.options.argv]
 
     def _write_environment(self) -> None:
         snap = self.state.last_snapshot
@@ -434,7 +474,7 @@ class Extraction:
             if not failure.retryable or tries >= self.options.max_attempts:
                 if failure.reason in ("connection_error", "connect_timeout"):
                     raise RunStopped(
-                        f"cannot reach {self.options.base_url} ({failure.message}); "
+                        f"cannot reach {self.endpoint} ({failure.message}); "
                         "check --base-url and the network, then run the same command "
                         "again to resume",
                         reason="unreachable",
@@ -465,12 +505,14 @@ class Extraction:
             failure = Failure(
                 reason=exc.reason,
                 message=self.redact(exc.message),
-                scope="attempt",
-                retryable=True,
+                scope=exc.scope,
+                retryable=exc.scope == "attempt",
             )
             self._append([self._failed_event(common, failure)])
             return failure
 
+        # Servers have been seen echoing the key in error text: scrub before keeping.
+        reply = msgspec.structs.replace(reply, text=self.redact(reply.text))
         outcome = interpret(reply)
         self.keys.spent(key_fp, outcome.cost)
         received = ev.ResponseReceived(
@@ -578,7 +620,10 @@ class Extraction:
                 "same command again after that to resume"
             )
         else:
-            text = f"{failure.reason}: {failure.message}"
+            text = (
+                f"{failure.reason}: {failure.message}; fix that, then run the same "
+                "command again to resume"
+            )
         return RunStopped(text, reason=failure.reason)
 
     # -- recording -------------------------------------------------------------------
@@ -632,7 +677,8 @@ class Extraction:
                     f"early validation failed: {succeeded} of {done} specimens "
                     f"succeeded ({rate:.0%}, below {options.validate_min_rate:.0%}); "
                     "check the model, prompt and key with `herbx audit`, then run "
-                    "the same command again (--validate-after 0 skips the check)",
+                    "the same command again: the failed specimens are tried again "
+                    "(--validate-after 0 skips the check)",
                     reason="validation",
                 )
 

@@ -50,7 +50,13 @@ def find(root: Path) -> Iterator[Path]:
     if not root.is_dir():
         raise UsageError(f"{root} is not a directory; give the folder of sheet images")
 
-    for folder, dirs, files in os.walk(root):
+    def unreadable(error: OSError) -> None:
+        raise UsageError(
+            f"cannot read the folder {error.filename}: {error.strerror}; fix its "
+            "permissions or move it out of the images folder"
+        )
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
         dirs.sort()
         for name in sorted(files):
             if name.lower().endswith(SUFFIXES) and not name.startswith("."):

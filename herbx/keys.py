@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from urllib.parse import urlsplit, urlunsplit
+
+from herbx.errors import UsageError
 
 _PUBLIC_PREFIX = re.compile(r"^(sk-or-v1-|sk-or-|sk-)")
 
@@ -51,3 +54,43 @@ class Redactor:
 
 
 _LOOKS_LIKE_KEY = re.compile(r"sk-or-v1-[0-9a-fA-F]{16,}|sk-[A-Za-z0-9_\-]{32,}")
+
+
+def safe_url(url: str) -> str:
+    """Return ``url`` with any password in it replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparseable URL)"
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def safe_argument(argument: str) -> str:
+    """Hide a URL password in a command-line argument (``URL`` or ``--opt=URL``)."""
+    if "://" not in argument:
+        return argument
+    if argument.startswith("-") and "=" in argument:
+        option, _, url = argument.partition("=")
+        return f"{option}={safe_url(url)}"
+    return safe_url(argument)
+
+
+def check(secret: str, where: str) -> str:
+    """Return a trimmed key, or refuse one that cannot be sent in a header."""
+    secret = clean(secret)
+    if (
+        not secret.isascii()
+        or not secret.isprintable()
+        or any(c.isspace() for c in secret)
+    ):
+        raise UsageError(
+            f"the key in {where} contains spaces, line breaks or non-ASCII characters; "
+            "paste it again as one line"
+        )
+    return secret

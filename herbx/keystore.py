@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from herbx.errors import UsageError
-from herbx.keys import clean
+from herbx.keys import check, clean
 
 API_KEY = "OPENROUTER_API_KEY"
 MANAGEMENT_KEY = "OPENROUTER_PROVISIONING_KEY"
@@ -73,7 +73,7 @@ class KeysFile:
     def api_keys(self) -> list[Entry]:
         """Return the entries that hold API keys, ``OPENROUTER_API_KEY`` first."""
         keys = [
-            entry
+            Entry(entry.name, check(entry.value, f"{self.path} ({entry.name})"))
             for entry in self.entries()
             if entry.name.startswith(API_KEY) and entry.value
         ]

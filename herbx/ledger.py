@@ -17,17 +17,24 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 from sqlalchemy import create_engine, func, insert, inspect, select
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
 from herbx import events as ev
 from herbx import sqlite
-from herbx.errors import LedgerError, NotALedger, UsageError
+from herbx.errors import LedgerError, NotALedger, TamperedLedger, UsageError
 from herbx.schema import events as events_table
 from herbx.schema import ledger_info
 
@@ -134,6 +141,11 @@ class Ledger:
         url = resolve_url(target)
         name = describe(url)
         is_sqlite = url.get_backend_name() == "sqlite"
+        if is_sqlite and url.database in (None, "", ":memory:"):
+            raise UsageError(
+                "an in-memory ledger would be lost when herbx exits; give --ledger "
+                "a file path"
+            )
 
         if is_sqlite:
             path = Path(url.database or "")
@@ -154,7 +166,13 @@ class Ledger:
                     f"cannot create {path.parent}: {exc.strerror}"
                 ) from exc
 
-        engine = create_engine(url)
+        try:
+            engine = create_engine(url)
+        except (ImportError, ArgumentError, NoSuchModuleError) as exc:
+            raise UsageError(
+                f"cannot use the ledger URL {name}: {exc}; install its database "
+                "driver or give a file path"
+            ) from None
         if is_sqlite:
             sqlite.configure_engine(engine)
         ledger = cls(engine, url, clock)
@@ -169,10 +187,12 @@ class Ledger:
         try:
             tables = set(inspect(self.engine).get_table_names())
         except DBAPIError as exc:
-            raise NotALedger(
-                f"{self.name} is not a herbx ledger ({exc.orig}); "
-                "pass --ledger with another path"
-            ) from exc
+            if "not a database" in str(exc.orig):
+                raise NotALedger(
+                    f"{self.name} is not a herbx ledger ({exc.orig}); "
+                    "pass --ledger with another path"
+                ) from exc
+            raise LedgerError(f"cannot open ledger {self.name}: {exc.orig}") from exc
 
         if tables and not {"events", "ledger_info", "alembic_version"} <= tables:
             raise NotALedger(
@@ -182,6 +202,8 @@ class Ledger:
         from herbx import migration
 
         try:
+            if self.url.get_backend_name() == "sqlite":
+                sqlite.use_wal(self.engine)
             with self.engine.connect().execution_options(herbx_write=True) as conn:
                 migration.upgrade(conn, self.name)
                 with conn.begin():
@@ -220,6 +242,20 @@ class Ledger:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+    @contextmanager
+    def run_lock(self, run_id: str) -> Iterator[None]:
+        """Hold the right to write ``run_id`` for the duration of the block."""
+        if self.url.get_backend_name() != "sqlite":
+            yield  # other backends: the expected-seq check is the only guard
+            return
+        with sqlite.run_lock(Path(self.url.database or ""), run_id) as acquired:
+            if not acquired:
+                raise ConcurrentWriter(
+                    f"run {run_id} is being written by another herbx process; wait "
+                    "for it to finish or stop it, then run the command again"
+                )
+            yield
+
     def info(self) -> dict[str, str]:
         """Return the ledger's identity rows (application, ledger_id, created_at)."""
         with self.engine.connect() as conn:
@@ -246,7 +282,10 @@ class Ledger:
                 return self._append_locked(run_id, new_events, expected_seq)
             except SQLAlchemyError as exc:
                 self._drop_writer()
-                raise LedgerError(f"cannot write to ledger {self.name}: {exc}") from exc
+                detail = getattr(exc, "orig", None) or exc
+                raise LedgerError(
+                    f"cannot write to ledger {self.name}: {detail}"
+                ) from exc
 
     def _append_locked(
         self, run_id: str, new_events: Sequence[ev.Event], expected_seq: int | None
@@ -403,6 +442,13 @@ def as_bytes(value: bytes | str) -> bytes:
 
 def _record(row) -> Record:
     payload = as_bytes(row.payload)
+    try:
+        event = ev.decode(row.type, row.version, payload)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, KeyError) as exc:
+        raise TamperedLedger(
+            f"the event at position {row.position} cannot be read ({exc}); "
+            "run `herbx verify` to see whether the ledger was altered"
+        ) from None
     return Record(
         position=row.position,
         run_id=row.run_id,
@@ -415,5 +461,5 @@ def _record(row) -> Record:
         cost=row.cost,
         payload=payload,
         hash=row.hash,
-        event=ev.decode(row.type, row.version, payload),
+        event=event,
     )

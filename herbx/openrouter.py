@@ -11,12 +11,14 @@ import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 import requests
 
 from herbx.errors import UsageError
 from herbx.images import Prepared
+from herbx.keys import safe_url
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 DEFAULT_MODEL = "openai/gpt-4o-mini"
@@ -75,13 +77,36 @@ class Reply(msgspec.Struct, frozen=True):
 
 
 class TransportFailure(Exception):
-    """No HTTP answer: the connection failed, dropped or timed out."""
+    """No HTTP answer: the connection failed, dropped or timed out.
 
-    def __init__(self, reason: str, message: str, latency_ms: float):
+    ``scope`` is ``run`` when no request to this endpoint can work as configured
+    (a malformed URL or header), else ``attempt``.
+    """
+
+    def __init__(
+        self, reason: str, message: str, latency_ms: float, scope: str = "attempt"
+    ):
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.latency_ms = latency_ms
+        self.scope = scope
+
+
+def check_base_url(url: str) -> str:
+    """Return ``url`` without a trailing slash, or refuse one that is not http(s)."""
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018  (raises on a malformed port)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise UsageError(
+            f"--base-url {safe_url(url)!r} is not an http(s) URL; give one such as "
+            f"{DEFAULT_BASE_URL}"
+        )
+    return url.rstrip("/")
 
 
 class Client:
@@ -152,6 +177,14 @@ class Client:
                 timeout=(self.timeout[0], timeout) if timeout else self.timeout,
             )
             text = response.text
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.InvalidHeader,
+            UnicodeError,
+        ) as exc:
+            raise _transport("invalid_request", exc, started, "run") from None
         except requests.exceptions.ConnectTimeout as exc:
             raise _transport("connect_timeout", exc, started) from None
         except requests.exceptions.ReadTimeout as exc:
@@ -174,12 +207,14 @@ class Client:
         )
 
 
-def _transport(reason: str, exc: Exception, started: float) -> TransportFailure:
+def _transport(
+    reason: str, exc: Exception, started: float, scope: str = "attempt"
+) -> TransportFailure:
     # requests' messages name the URL and the OS error, never the headers; keep the
     # class name and the first line only.
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     latency = round((time.perf_counter() - started) * 1000, 3)
-    return TransportFailure(reason, f"{type(exc).__name__}: {detail}", latency)
+    return TransportFailure(reason, f"{type(exc).__name__}: {detail}", latency, scope)
 
 
 def request_body(
@@ -258,12 +293,17 @@ def interpret(reply: Reply, now: float | None = None) -> Success | Failure:
         what = "an HTML page" if "<html" in reply.text[:500].lower() else "no JSON"
         retryable = reply.status == 200 or reply.status in RETRYABLE_STATUSES
         retryable = retryable or reply.status >= 500
+        # A page instead of an API error on 401/403/404/407 comes from a proxy or a
+        # wrong address: no key or retry can fix that.
+        wrong_place = reply.status in (401, 403, 404, 405, 407)
+        scope = "attempt" if retryable else "run" if wrong_place else "specimen"
         return Failure(
             reason=f"http_{reply.status}_not_json"
             if reply.status != 200
             else "invalid_body",
-            message=f"HTTP {reply.status} with {what}",
-            scope="attempt" if retryable else "specimen",
+            message=f"HTTP {reply.status} with {what}"
+            + ("; check --base-url" if wrong_place else ""),
+            scope=scope,
             retryable=retryable,
             status=reply.status,
             retry_after=parse_retry_after(reply.headers.get("retry-after"), now),

@@ -9,6 +9,7 @@ order in which specimens finished.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -77,14 +78,37 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 class LiveFile:
-    """raw.jsonl as a run writes it: rebuilt from the ledger, then appended to."""
+    """raw.jsonl as a run writes it: rebuilt from the ledger, then appended to.
 
-    def __init__(self, path: Path, rebuilt: bytes):
-        write_atomically(path, rebuilt)
+    If someone replaces the file while the run writes (``herbx project -o`` onto it),
+    the next line notices and rebuilds it from the ledger instead of writing into a
+    file that no longer has a name.
+    """
+
+    def __init__(self, path: Path, rebuild: Callable[[], bytes]):
         self.path = path
-        self._handle: IO[bytes] = path.open("ab")
+        self._rebuild = rebuild
+        self._open()
+
+    def _open(self) -> None:
+        write_atomically(self.path, self._rebuild())
+        self._handle: IO[bytes] = self.path.open("ab")
+        stat = os.fstat(self._handle.fileno())
+        self._identity = (stat.st_dev, stat.st_ino)
+
+    def _replaced(self) -> bool:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        return (stat.st_dev, stat.st_ino) != self._identity
 
     def append(self, line: bytes) -> None:
+        """Add one committed outcome's line (the ledger already holds it)."""
+        if self._replaced():
+            self._handle.close()
+            self._open()  # the rebuild already includes this line
+            return
         # Flushed per line so that `wc -l` and `jq` see a running extraction.
         if failpoints.due("raw_write_torn"):
             self._handle.write(line[: len(line) // 2])

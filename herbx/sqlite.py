@@ -13,7 +13,12 @@ Facts this relies on (measured, see docs/ledger.md):
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event
@@ -55,7 +60,6 @@ def configure_engine(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA recursive_triggers = ON")
         cursor.close()
@@ -66,6 +70,15 @@ def configure_engine(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             connection.exec_driver_sql("BEGIN")
+
+
+def use_wal(engine: Engine) -> None:
+    """Switch the file to WAL, once it is known to be ours (the mode is persistent)."""
+    raw = engine.raw_connection()
+    try:
+        raw.driver_connection.execute("PRAGMA journal_mode = WAL")
+    finally:
+        raw.close()
 
 
 def check_file(path: Path) -> str | None:
@@ -84,3 +97,28 @@ def check_file(path: Path) -> str | None:
 def is_database_error(exc: BaseException) -> bool:
     """Whether ``exc`` says the file is not a usable database."""
     return isinstance(exc, sqlite3.DatabaseError)
+
+
+@contextmanager
+def run_lock(ledger_path: Path, run_id: str) -> Iterator[bool]:
+    """Hold an exclusive lock on one run of a ledger; yield False if another has it.
+
+    One byte of a lock file beside the ledger per run, chosen by a hash of the run
+    id: POSIX record locks vanish with the process that held them, so a run killed
+    with SIGKILL never leaves a stale lock behind.
+    """
+    path = ledger_path.with_name(ledger_path.name + ".runs.lock")
+    offset = int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.lockf(descriptor, fcntl.LOCK_UN, 1, offset)
+    finally:
+        os.close(descriptor)

@@ -48,11 +48,17 @@ class RunState:
                 self.paths.setdefault(event.specimen_id, event.path)
             case ev.RequestSent():
                 self.attempts[event.specimen_id] = event.attempt
+                # Unknown until a response says what it cost; a request that timed
+                # out or died with the process may still have been billed.
+                self.unknown_cost += 1
             case ev.ResponseReceived():
-                if event.cost is None:
-                    self.unknown_cost += 1
-                else:
+                if event.cost is not None:
+                    self.unknown_cost -= 1
                     self.spend += event.cost
+            case ev.RequestFailed(
+                reason="connection_error" | "connect_timeout" | "invalid_request"
+            ):
+                self.unknown_cost -= 1  # never reached the endpoint: nothing billed
             case ev.ResultSaved():
                 self.failed.pop(event.specimen_id, None)
                 self.saved[event.specimen_id] = event

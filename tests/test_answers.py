@@ -79,3 +79,26 @@ def test_coverage_counts_only_non_empty_values():
     }
 
     assert covered(fields) == ["a"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"scientificName": {"value": "Quercus robur L.", "confidence": 0.93}, '
+        '"country": {"value": "Fra',
+        'Sure! {"scientificName": {"value": "Quercus robur L.", "confidence": 0.9}',
+        '{"value": "Quercus robur L.", "confidence": 0.9}',
+    ],
+    ids=["cut off", "cut off after prose", "a lone field"],
+)
+def test_a_cut_off_record_is_never_recovered_from_its_inner_fields(text):
+    with pytest.raises(Unparseable):
+        parse(text)
+
+
+def test_braces_in_prose_before_the_record_do_not_hide_it():
+    text = 'Label {sic} reads: {"country": {"value": "Canada", "confidence": 1}} ok'
+
+    fields, _ = parse(text)
+
+    assert fields["country"]["value"] == "Canada"

@@ -132,3 +132,57 @@ def test_an_audit_range_that_ends_before_it_starts_is_refused(herbx, sheets):
     result = herbx("audit", "--since", "1h", "--until", "2h")
 
     assert_one_line_error(result, "--since 1h is after --until 2h")
+
+
+@pytest.mark.parametrize(
+    "url", ["127.0.0.1:9/api/v1", "ftp://127.0.0.1/api", "http://[::1"]
+)
+def test_a_malformed_base_url_is_refused_before_anything_is_recorded(
+    herbx, sheets, url
+):
+    result = herbx("run", str(sheets), "--base-url", url)
+
+    assert_one_line_error(result, "is not an http(s) URL")
+    assert not herbx.ledger.exists()
+
+
+def test_a_key_with_a_line_break_inside_is_refused_without_showing_it(herbx, sheets):
+    broken = KEY[:30] + "\n" + KEY[30:]
+
+    result = herbx("run", str(sheets), env={"OPENROUTER_API_KEY": broken})
+
+    assert_one_line_error(result, "OPENROUTER_API_KEY", "line breaks")
+    assert KEY[30:] not in result.stderr
+
+
+@pytest.mark.parametrize("run_id", ["../escape", "/tmp/abs", ".hidden", "a b"])
+def test_a_run_id_that_is_not_a_plain_name_is_refused(herbx, sheets, run_id):
+    result = herbx("run", str(sheets), "--run-id", run_id)
+
+    assert_one_line_error(result, "--run-id")
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused_before_recording(
+    herbx, sheets
+):
+    (herbx.workdir / "afile").write_text("x")
+
+    result = herbx("run", str(sheets), "--out", "afile/out")
+
+    assert_one_line_error(result, "cannot create the output folder")
+    assert herbx.rows("SELECT count(*) FROM events") == [(0,)]
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "mysql://x/y"])
+def test_ledger_urls_that_cannot_keep_a_ledger_are_refused(herbx, url):
+    result = herbx("audit", "--ledger", url)
+
+    assert_one_line_error(result)
+
+
+def test_auditing_a_run_that_does_not_exist_is_an_error(herbx, sheets):
+    herbx("run", str(sheets), "--limit", "1")
+
+    result = herbx("audit", "--run", "nope")
+
+    assert_one_line_error(result, "no run 'nope'")

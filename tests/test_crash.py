@@ -122,3 +122,30 @@ def test_sigterm_records_the_run_as_aborted_and_it_resumes(herbx, sheets, fake):
     resumed = herbx("run", str(sheets), "--run-id", "s1")
     assert resumed.returncode == 0
     assert_run_is_whole(herbx, "s1")
+
+
+def test_a_second_process_cannot_take_over_a_run_that_is_being_written(
+    herbx, sheets, fake
+):
+    fake.latency = 0.3
+    first = herbx.popen("run", str(sheets), "--run-id", "c1")
+    herbx.wait_for("request_sent", 1)
+
+    second = herbx("run", str(sheets), "--run-id", "c1")
+
+    assert second.returncode != 0
+    assert "being written by another herbx process" in second.stderr
+    fake.latency = 0.0
+    assert first.wait(timeout=60) == 0
+    assert_run_is_whole(herbx, "c1")
+
+
+def test_replacing_raw_jsonl_during_a_run_does_not_lose_lines(herbx, sheets, fake):
+    fake.latency = 0.1
+    process = herbx.popen("run", str(sheets), "--run-id", "p1")
+    herbx.wait_for("result_saved", 3)
+
+    herbx("project", "raw.jsonl", "--run", "p1", "-o", "runs/p1/raw.jsonl")
+
+    assert process.wait(timeout=60) == 0
+    assert_run_is_whole(herbx, "p1")

@@ -179,6 +179,7 @@ def test_another_applications_sqlite_database_is_refused_and_left_untouched(tmp_
 
     tables = sql(path, "SELECT name FROM sqlite_master WHERE type='table'")
     assert tables == [("customers",)]
+    assert sql(path, "PRAGMA journal_mode") == [("delete",)]
 
 
 def test_opening_a_missing_ledger_for_reading_does_not_create_it(tmp_path):

@@ -295,3 +295,77 @@ def test_a_model_id_the_endpoint_does_not_know_stops_at_the_first_specimen(
 
     assert result.returncode == 1
     assert "404" in result.stderr and "openai/gpt-4o-mni" in result.stderr
+
+
+def test_a_key_echoed_by_the_server_is_scrubbed_from_everything(herbx, sheets, fake):
+    fake.script([Fault(status=400, message=f"invalid key {KEY} for this model")])
+
+    result = herbx("run", str(sheets), "--run-id", "e1")
+
+    assert result.returncode == 0, result.stderr
+    assert KEY.encode() not in herbx.ledger.read_bytes()
+    assert KEY not in (herbx.workdir / "runs/e1/raw.jsonl").read_text()
+    assert KEY not in herbx("audit").stdout
+    assert "invalid key sk-or-v1-...0001#" in herbx("audit").stdout
+
+
+def test_a_password_in_the_base_url_is_never_recorded(herbx, sheets, fake):
+    url = fake.url.replace("http://", "http://proxyuser:Hunter2Secret@")
+
+    # The fake refuses the request (the URL's basic auth replaces the bearer key);
+    # what matters here is where the password went.
+    result = herbx("run", str(sheets), "--limit", "1", "--base-url", url)
+
+    assert "Hunter2Secret" not in result.stdout + result.stderr
+    assert b"Hunter2Secret" not in herbx.ledger.read_bytes()
+    assert "proxyuser:***@" in herbx("audit", "--kind", "run_started").stdout
+
+
+def test_an_html_401_from_a_proxy_stops_the_run_instead_of_failing_sheets(
+    herbx, sheets, fake
+):
+    fake.script([Fault(status=401, html=True)])
+
+    result = herbx("run", str(sheets), "--run-id", "x1")
+
+    assert result.returncode == 1
+    assert "check --base-url" in result.stderr
+    assert herbx.rows("SELECT count(*) FROM events WHERE type='specimen_failed'") == [
+        (0,)
+    ]
+
+
+def test_resuming_after_a_validation_stop_tries_the_failed_specimens_again(
+    herbx, sheets, fake
+):
+    fake.script([Fault(kind="prose", times=5)])
+    stopped = herbx("run", str(sheets), "--run-id", "v1")
+    assert stopped.returncode == 1
+
+    resumed = herbx("run", str(sheets), "--run-id", "v1")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert "20 saved, 0 failed" in resumed.stdout
+
+
+def test_requests_with_no_priced_answer_are_reported_as_unknown_cost(
+    herbx, sheets, fake
+):
+    fake.script([Fault(kind="hang", seconds=5)])
+
+    result = herbx(
+        "run", str(sheets), "--run-id", "u1", "--read-timeout", "0.5", "--backoff", "0"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "(+1 attempt of unknown cost)" in result.stdout
+
+
+def test_until_covers_the_whole_second_that_audit_lines_show(herbx, sheets):
+    herbx("run", str(sheets), "--limit", "1")
+    first = herbx("audit").stdout.splitlines()[0]
+    second_shown = first[:19].replace(" ", "T")
+
+    within = herbx("audit", "--since", second_shown, "--until", second_shown)
+
+    assert first in within.stdout.splitlines()

@@ -11,6 +11,7 @@ from herbx import audit as trail
 from herbx.cli.app import LedgerOption, app
 from herbx.errors import UsageError
 from herbx.ledger import Ledger
+from herbx.projections import choose_run
 
 
 @app.command()
@@ -33,13 +34,15 @@ def audit(
 ) -> None:
     """Show the ledger's events as log lines in UTC, oldest first."""
     since_ts = trail.parse_when(since) if since else None
-    until_ts = trail.parse_when(until) if until else None
+    until_ts = trail.parse_when(until, end=True) if until else None
     if since_ts and until_ts and since_ts > until_ts:
         raise UsageError(
             f"--since {since} is after --until {until}; nothing can match "
             "(relative times count back from now: --since 2h --until 1h)"
         )
     with Ledger.open(ledger, create=False) as opened:
+        if run is not None:
+            choose_run(opened, run)
         with_run = run is None and len(opened.run_ids()) > 1
         out = sys.stdout
         for record, level, text in trail.entries(

@@ -14,7 +14,7 @@ from herbx import events as ev
 from herbx.cli.app import LedgerOption, app, note
 from herbx.errors import ApiError, UsageError
 from herbx.keyring import KeyPolicy, KeySources
-from herbx.keys import Redactor, clean, fingerprint
+from herbx.keys import Redactor, check, clean, fingerprint
 from herbx.keystore import API_KEY, MANAGEMENT_KEY, KeysFile, default_path
 from herbx.ledger import Ledger
 from herbx.openrouter import DEFAULT_BASE_URL, Client, TransportFailure
@@ -66,11 +66,14 @@ def key_sources(
 ) -> KeySources:
     """Gather keys from the environment and the keys file, as a run sees them."""
     store = KeysFile(keys_file or default_path())
-    management = os.environ.get(MANAGEMENT_KEY) or store.get(MANAGEMENT_KEY)
+    env_key = clean(os.environ.get(API_KEY, ""))
+    management = clean(
+        os.environ.get(MANAGEMENT_KEY) or store.get(MANAGEMENT_KEY) or ""
+    )
     return KeySources(
         keys_file=store,
-        env_key=clean(os.environ.get(API_KEY, "")) or None,
-        management_key=clean(management) if management else None,
+        env_key=check(env_key, API_KEY) if env_key else None,
+        management_key=check(management, MANAGEMENT_KEY) if management else None,
         provision_command=provision_command or None,
         key_limit=key_limit,
         command_timeout=command_timeout,

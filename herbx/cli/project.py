@@ -10,6 +10,7 @@ import typer
 
 from herbx import projections
 from herbx.cli.app import LedgerOption, RunOption, app, note
+from herbx.errors import UsageError
 from herbx.ledger import Ledger
 from herbx.rawjsonl import write_atomically
 
@@ -38,4 +39,7 @@ def project(
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        write_atomically(output, data)
+        try:
+            write_atomically(output, data)
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror}") from None

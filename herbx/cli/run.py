@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from importlib import resources
 from pathlib import Path
@@ -23,9 +24,16 @@ from herbx.errors import UsageError
 from herbx.extraction import Extraction, Options, Outcome, find_unfinished, scan
 from herbx.keyring import KeyPolicy
 from herbx.ledger import Ledger
-from herbx.openrouter import DEFAULT_BASE_URL, DEFAULT_MODEL, resolve_model
+from herbx.openrouter import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MODEL,
+    check_base_url,
+    resolve_model,
+)
 from herbx.progress import Bar
 from herbx.provisioning import DEFAULT_KEY_LIMIT
+
+RUN_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 
 
 def default_prompt() -> str:
@@ -87,7 +95,7 @@ def run(
         float, typer.Option(min=0.0, help="First retry delay in seconds; doubles.")
     ] = 1.0,
     read_timeout: Annotated[
-        float, typer.Option(min=0.1, help="Seconds to wait for an answer.")
+        float, typer.Option(min=0.1, max=3600.0, help="Seconds to wait for an answer.")
     ] = 180.0,
     validate_after: Annotated[
         int, typer.Option(min=0, help="Early check after N specimens; 0 disables.")
@@ -123,7 +131,13 @@ def run(
     from OPENROUTER_API_KEY or the keys file; a refused or spent key is replaced
     without stopping the run.
     """
+    if run_id is not None and not RUN_ID.fullmatch(run_id):
+        raise UsageError(
+            f"--run-id {run_id!r} may hold only letters, digits, '.', '_' and '-' "
+            "(at most 100, not starting with '.')"
+        )
     model_id = resolve_model(model)
+    base_url = check_base_url(base_url)
     prompt_text, prompt_source = read_prompt(prompt)
     policy = KeyPolicy(
         confirm_pause=confirm_pause,
