@@ -51,6 +51,7 @@ class KeySources:
     management_key: str | None = None
     provision_command: str | None = None
     key_limit: float | None = 15.0
+    key_limit_reset: str | None = None
     command_timeout: float = 30.0
     policy: KeyPolicy = field(default_factory=KeyPolicy)
 
@@ -82,6 +83,7 @@ class KeySources:
                 self.management_key,
                 self.keys_file,
                 limit=self.key_limit,
+                limit_reset=self.key_limit_reset,
                 timeout=self.command_timeout,
             )
         return None

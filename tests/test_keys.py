@@ -88,6 +88,7 @@ def test_a_401_that_clears_after_a_pause_rotates_nothing(managed, sheets, fake):
     assert len(lines(managed, "t1")) == 20
     rejected = managed.rows("SELECT count(*) FROM events WHERE type='auth_rejected'")
     assert rejected == [(1,)]
+    assert_no_secret_anywhere(managed, result, KEY, MANAGEMENT)
 
 
 def test_a_fresh_key_refused_too_stops_after_one_key_and_resumes_with_a_good_one(
@@ -112,6 +113,8 @@ def test_a_fresh_key_refused_too_stops_after_one_key_and_resumes_with_a_good_one
     provisioned = herbx.rows("SELECT count(*) FROM events WHERE type='key_provisioned'")
     assert provisioned == [(1,)]
     assert len(lines(herbx, "f1")) == 5
+    bogus = "sk-or-v1-testkey-bogus-00000000000000000000000000000000000000009"
+    assert_no_secret_anywhere(herbx, stopped, KEY, bogus)
 
     fake.add_key(SECOND)
     store = KeysFile(herbx.workdir / "keys.env")
@@ -139,6 +142,7 @@ def test_a_spent_key_403_is_rotated_without_confirmation(managed, sheets, fake):
     assert managed.rows("SELECT count(*) FROM events WHERE type='auth_rejected'") == [
         (0,)
     ]
+    assert_no_secret_anywhere(managed, result, KEY, MANAGEMENT, *fake.provisioned)
 
 
 def test_a_key_near_its_limit_is_rotated_before_it_is_refused(managed, sheets, fake):
@@ -161,6 +165,7 @@ def test_an_account_out_of_credit_stops_cleanly_without_rotation(managed, sheets
     assert result.returncode == 1
     assert "out of credit" in result.stderr
     assert fake.provisioned == []
+    assert_no_secret_anywhere(managed, result, KEY, MANAGEMENT)
     resumed = managed("run", str(sheets), "--run-id", "c1", *FAST)
     assert resumed.returncode == 0
     assert len(lines(managed, "c1")) == 20
@@ -188,6 +193,7 @@ def test_a_provisioning_failure_stops_the_run_instead_of_looping(
     )
     assert failed == [(1,)]
     assert len([r for r in fake.requests if r.path.endswith("/keys")]) <= 1
+    assert_no_secret_anywhere(managed, result, KEY, MANAGEMENT, *fake.provisioned)
 
 
 def test_a_key_returned_as_data_key_is_accepted(managed, sheets, fake):
@@ -198,6 +204,7 @@ def test_a_key_returned_as_data_key_is_accepted(managed, sheets, fake):
 
     assert result.returncode == 0, result.stderr
     assert chats(fake)[-1].key == fake.provisioned[0]
+    assert_no_secret_anywhere(managed, result, KEY, MANAGEMENT, *fake.provisioned)
 
 
 def test_a_missing_provisioning_command_stops_the_run_with_its_name(
@@ -211,6 +218,7 @@ def test_a_missing_provisioning_command_stops_the_run_with_its_name(
 
     assert result.returncode == 1
     assert "provisioning command was not found (mint-a-key-please)" in result.stderr
+    assert_no_secret_anywhere(herbx, result, KEY)
 
 
 def test_no_run_provisions_more_keys_than_its_limit(managed, sheets, fake):
@@ -396,3 +404,13 @@ def test_a_key_found_invalid_in_one_run_is_not_tried_by_the_next(managed, sheets
     assert again.returncode == 0, again.stderr
     assert KEY not in {r.key for r in chats(fake)[before:]}
     assert len(fake.provisioned) == 1
+
+
+def test_a_limit_reset_is_sent_with_the_new_key(managed, fake):
+    result = managed(
+        "keys", "provision", "--limit-reset", "monthly", "--base-url", fake.url
+    )
+
+    assert result.returncode == 0, result.stderr
+    sent = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/keys")]
+    assert sent[0].body_json["limit_reset"] == "monthly"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,12 @@ from herbx.keyring import KeyPolicy, KeySources
 from herbx.keys import Redactor, check, clean, fingerprint
 from herbx.keystore import API_KEY, MANAGEMENT_KEY, KeysFile, default_path
 from herbx.ledger import Ledger
-from herbx.openrouter import DEFAULT_BASE_URL, Client, TransportFailure
+from herbx.openrouter import (
+    DEFAULT_BASE_URL,
+    Client,
+    TransportFailure,
+    check_base_url,
+)
 from herbx.provisioning import DEFAULT_KEY_LIMIT, ProvisioningFailed
 
 keys_app = typer.Typer(
@@ -52,6 +58,22 @@ KeyLimitOption = Annotated[
 NewKeyLimitOption = Annotated[
     float, typer.Option("--limit", min=0.0, help="Spending limit of the key (USD).")
 ]
+
+
+class LimitReset(StrEnum):
+    daily = "daily"
+    weekly = "weekly"
+    monthly = "monthly"
+
+
+KeyLimitResetOption = Annotated[
+    LimitReset | None,
+    typer.Option("--key-limit-reset", help="Reset new keys' limits (UTC midnight)."),
+]
+NewKeyLimitResetOption = Annotated[
+    LimitReset | None,
+    typer.Option("--limit-reset", help="Reset the limit daily, weekly or monthly."),
+]
 BaseUrlOption = Annotated[
     str, typer.Option(envvar="OPENROUTER_BASE_URL", help="OpenRouter API base URL.")
 ]
@@ -63,6 +85,7 @@ def key_sources(
     key_limit: float | None = DEFAULT_KEY_LIMIT,
     policy: KeyPolicy | None = None,
     command_timeout: float = 30.0,
+    limit_reset: LimitReset | None = None,
 ) -> KeySources:
     """Gather keys from the environment and the keys file, as a run sees them."""
     store = KeysFile(keys_file or default_path())
@@ -76,6 +99,7 @@ def key_sources(
         management_key=check(management, MANAGEMENT_KEY) if management else None,
         provision_command=provision_command or None,
         key_limit=key_limit,
+        key_limit_reset=limit_reset.value if limit_reset else None,
         command_timeout=command_timeout,
         policy=policy or KeyPolicy(),
     )
@@ -118,13 +142,15 @@ def _usd(value) -> str:
 def provision(
     name: Annotated[str | None, typer.Option(help="Name of the new key.")] = None,
     limit: NewKeyLimitOption = DEFAULT_KEY_LIMIT,
+    limit_reset: NewKeyLimitResetOption = None,
     keys_file: KeysFileOption = None,
     provision_command: ProvisionCommandOption = None,
     base_url: BaseUrlOption = DEFAULT_BASE_URL,
     ledger: LedgerOption = None,
 ) -> None:
     """Make a new key and make it the keys file's current key."""
-    sources = key_sources(keys_file, provision_command, limit)
+    base_url = check_base_url(base_url)
+    sources = key_sources(keys_file, provision_command, limit, limit_reset=limit_reset)
     redact = Redactor(sources.secrets())
     provisioner = sources.provisioner(Client(base_url), redact)
     if provisioner is None:
@@ -177,6 +203,7 @@ def rotate(
     provision(
         name=None,
         limit=limit,
+        limit_reset=None,
         keys_file=keys_file,
         provision_command=provision_command,
         base_url=base_url,

@@ -15,6 +15,7 @@ from herbx.answers import covered
 from herbx.cli.app import LedgerOption, app, note, stderr
 from herbx.cli.keys import (
     KeyLimitOption,
+    KeyLimitResetOption,
     KeysFileOption,
     ProvisionCommandOption,
     current_key,
@@ -109,6 +110,7 @@ def run(
     keys_file: KeysFileOption = None,
     provision_command: ProvisionCommandOption = None,
     key_limit: KeyLimitOption = DEFAULT_KEY_LIMIT,
+    key_limit_reset: KeyLimitResetOption = None,
     max_keys_per_run: Annotated[
         int, typer.Option(min=0, help="Most keys one run may provision.")
     ] = 3,
@@ -145,7 +147,12 @@ def run(
         max_per_hour=max_keys_per_hour,
     )
     sources = key_sources(
-        keys_file, provision_command, key_limit, policy, provision_timeout
+        keys_file,
+        provision_command,
+        key_limit,
+        policy,
+        provision_timeout,
+        key_limit_reset,
     )
     if not sources.has_any_key() and not sources.can_provision():
         current_key(sources)  # raises the message that says what to set
