@@ -41,7 +41,7 @@ from herbx.openrouter import (
     utc_text,
 )
 from herbx.projections import environment_document, raw_jsonl
-from herbx.rawjsonl import LiveFile, RawJsonl, write_atomically
+from herbx.rawjsonl import LiveFile, render, write_atomically
 from herbx.state import RunState, fold
 
 DISCOVERY_BATCH = 500
@@ -247,7 +247,7 @@ class Extraction:
         resumed = self._begin(found)
         self._write_environment()
         self.raw = LiveFile(
-            self.out / "raw.jsonl", lambda: raw_jsonl(self.ledger, self.run_id)
+            self.out / "raw.jsonl", lambda out: raw_jsonl(self.ledger, self.run_id, out)
         )
         pending = self.state.pending()
         if self.options.limit is not None:
@@ -643,10 +643,8 @@ class Extraction:
             records = self._append(new_events)
             failpoints.hit("after_outcome_committed")
             outcome = records[-1]
-            line = RawJsonl()
-            line.apply(outcome)
             assert self.raw is not None
-            self.raw.append(line.render())
+            self.raw.append(render(outcome) or b"")
         saved = isinstance(outcome.event, ev.ResultSaved)
         self.progress.advance(saved, self.state.spend)
         self._validate()

@@ -403,6 +403,32 @@ class Ledger:
                 return
             position = rows[-1].position
 
+    def index(
+        self, *, run_id: str, types: Iterable[str], batch: int = 20_000
+    ) -> Iterator[tuple[int, str, str | None]]:
+        """Yield (position, type, specimen_id) from the real columns, no payloads."""
+        type_list = list(types)
+        position = 0
+        while True:
+            query = (
+                select(
+                    events_table.c.position,
+                    events_table.c.type,
+                    events_table.c.specimen_id,
+                )
+                .where(events_table.c.run_id == run_id)
+                .where(events_table.c.type.in_(type_list))
+                .where(events_table.c.position > position)
+                .order_by(events_table.c.position)
+                .limit(batch)
+            )
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+            yield from (tuple(row) for row in rows)
+            if len(rows) < batch:
+                return
+            position = rows[-1][0]
+
     def head(self) -> int:
         """Return the last position in the ledger (0 when empty)."""
         with self.engine.connect() as conn:

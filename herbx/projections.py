@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 from herbx import events as ev
+from herbx import rawjsonl
 from herbx.errors import UsageError
 from herbx.ledger import Ledger
-from herbx.rawjsonl import RawJsonl
 
 
-def raw_jsonl(ledger: Ledger, run_id: str) -> bytes:
+def raw_jsonl(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
     """Rebuild a run's raw.jsonl."""
-    projection = RawJsonl()
-    for record in ledger.read(
-        run_id=run_id, types=("result_saved", "specimen_failed", "specimen_requeued")
-    ):
-        projection.apply(record)
-    return projection.render()
+    rawjsonl.write(ledger, run_id, out)
 
 
 def environment_document(run_id: str, taken_at: str, snapshot: dict[str, Any]) -> bytes:
@@ -32,7 +27,7 @@ def environment_document(run_id: str, taken_at: str, snapshot: dict[str, Any]) -
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def environment_json(ledger: Ledger, run_id: str) -> bytes:
+def environment_json(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
     """Rebuild a run's environment.json from its latest snapshot."""
     latest = None
     for record in ledger.read(run_id=run_id, types=("environment_snapshot_taken",)):
@@ -40,21 +35,21 @@ def environment_json(ledger: Ledger, run_id: str) -> bytes:
     if latest is None:
         raise UsageError(f"run {run_id} has no environment snapshot")
     assert isinstance(latest.event, ev.EnvironmentSnapshotTaken)
-    return environment_document(run_id, latest.ts, latest.event.snapshot)
+    out.write(environment_document(run_id, latest.ts, latest.event.snapshot))
 
 
-PROJECTIONS: dict[str, Callable[[Ledger, str], bytes]] = {
+PROJECTIONS: dict[str, Callable[[Ledger, str, IO[bytes]], None]] = {
     "raw.jsonl": raw_jsonl,
     "environment.json": environment_json,
 }
 
 
-def build(name: str, ledger: Ledger, run_id: str) -> bytes:
-    """Render the projection called ``name`` for one run."""
+def builder(name: str) -> Callable[[Ledger, str, IO[bytes]], None]:
+    """Return the function that writes the projection called ``name``."""
     if name not in PROJECTIONS:
         known = ", ".join(PROJECTIONS)
         raise UsageError(f"unknown projection {name!r}; choose one of: {known}")
-    return PROJECTIONS[name](ledger, run_id)
+    return PROJECTIONS[name]
 
 
 def choose_run(ledger: Ledger, run_id: str | None) -> str:

@@ -17,7 +17,7 @@ import msgspec
 
 from herbx import events as ev
 from herbx import failpoints
-from herbx.ledger import Record
+from herbx.ledger import Ledger, Record
 
 _encoder = msgspec.json.Encoder()
 
@@ -48,33 +48,51 @@ def render(record: Record) -> bytes | None:
     return _encoder.encode(body) + b"\n"
 
 
-class RawJsonl:
-    """Fold over a run's events into the lines of raw.jsonl."""
-
-    def __init__(self) -> None:
-        self.lines: dict[str, bytes] = {}
-
-    def apply(self, record: Record) -> None:
-        event = record.event
-        if isinstance(event, ev.ResultSaved | ev.SpecimenFailed):
-            self.lines.pop(event.specimen_id, None)
-            self.lines[event.specimen_id] = render(record) or b""
-        elif isinstance(event, ev.SpecimenRequeued):
-            self.lines.pop(event.specimen_id, None)
-
-    def render(self) -> bytes:
-        return b"".join(self.lines.values())
+OUTCOMES = ("result_saved", "specimen_failed")
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new file."""
+def write(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
+    """Write a run's raw.jsonl: each specimen's latest outcome, in outcome order.
+
+    Two passes keep memory flat however large the run: the first reads only the real
+    columns to find which outcome of each specimen stands (a requeue withdraws one),
+    the second renders just those.
+    """
+    standing: dict[str, int] = {}
+    for position, kind, specimen_id in ledger.index(
+        run_id=run_id, types=(*OUTCOMES, "specimen_requeued")
+    ):
+        if kind == "specimen_requeued":
+            standing.pop(specimen_id, None)
+        else:
+            standing[specimen_id] = position
+    keep = set(standing.values())
+    del standing
+
+    for record in ledger.read(run_id=run_id, types=OUTCOMES):
+        if record.position in keep:
+            out.write(render(record) or b"")
+
+
+def write_atomically(path: Path, data: bytes | Callable[[IO[bytes]], None]) -> None:
+    """Replace ``path`` with new content so that readers see the old or the new file.
+
+    ``data`` is the bytes, or a function that writes them to the handle it is given.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with temporary.open("wb") as handle:
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 class LiveFile:
@@ -85,13 +103,13 @@ class LiveFile:
     file that no longer has a name.
     """
 
-    def __init__(self, path: Path, rebuild: Callable[[], bytes]):
+    def __init__(self, path: Path, rebuild: Callable[[IO[bytes]], None]):
         self.path = path
         self._rebuild = rebuild
         self._open()
 
     def _open(self) -> None:
-        write_atomically(self.path, self._rebuild())
+        write_atomically(self.path, self._rebuild)
         self._handle: IO[bytes] = self.path.open("ab")
         stat = os.fstat(self._handle.fileno())
         self._identity = (stat.st_dev, stat.st_ino)

@@ -7,10 +7,12 @@ that was not later requeued.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from herbx import events as ev
+from herbx.answers import covered
 from herbx.ledger import Ledger, Record
 
 
@@ -22,8 +24,10 @@ class RunState:
     started: ev.RunStarted | None = None
     last_seq: int = 0
     paths: dict[str, str] = field(default_factory=dict)
-    saved: dict[str, ev.ResultSaved] = field(default_factory=dict)
-    failed: dict[str, ev.SpecimenFailed] = field(default_factory=dict)
+    # Ids only, and coverage as counts: a 10,000-sheet run must not hold its records.
+    saved: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)
+    coverage: Counter[str] = field(default_factory=Counter)
     attempts: dict[str, int] = field(default_factory=dict)
     spend: float = 0.0
     unknown_cost: int = 0
@@ -61,10 +65,11 @@ class RunState:
                 self.unknown_cost -= 1  # never reached the endpoint: nothing billed
             case ev.ResultSaved():
                 self.failed.pop(event.specimen_id, None)
-                self.saved[event.specimen_id] = event
+                self.saved.add(event.specimen_id)
+                self.coverage.update(covered(event.fields))
                 self.finished = False
             case ev.SpecimenFailed():
-                self.failed[event.specimen_id] = event
+                self.failed[event.specimen_id] = event.reason
                 self.finished = False
             case ev.SpecimenRequeued():
                 self.failed.pop(event.specimen_id, None)

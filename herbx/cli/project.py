@@ -29,17 +29,20 @@ def project(
     ledger: LedgerOption = None,
 ) -> None:
     """Rebuild NAME for a run from the ledger, byte for byte as the run wrote it."""
+    build = projections.builder(name)
     with Ledger.open(ledger, create=False) as opened:
         run_id = projections.choose_run(opened, run)
         if run is None:
             note(f"projecting run {run_id}")
-        data = projections.build(name, opened, run_id)
 
-    if output is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
+        def write(out) -> None:
+            build(opened, run_id, out)
+
+        if output is None:
+            write(sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+            return
         try:
-            write_atomically(output, data)
+            write_atomically(output, write)
         except OSError as exc:
             raise UsageError(f"cannot write {output}: {exc.strerror}") from None

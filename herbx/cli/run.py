@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from herbx import interrupts
-from herbx.answers import covered
 from herbx.cli.app import LedgerOption, app, note, stderr
 from herbx.cli.keys import (
     KeyLimitOption,
@@ -227,10 +226,7 @@ def print_summary(outcome: Outcome, ledger_name: str) -> None:
         f"raw.jsonl  {outcome.out / 'raw.jsonl'}",
         f"ledger     {ledger_name}",
     ]
-    counts: dict[str, int] = {}
-    for result in state.saved.values():
-        for term in covered(result.fields):
-            counts[term] = counts.get(term, 0) + 1
+    counts = state.coverage
     if counts:
         lines.append("coverage")
         width = max(len(term) for term in counts)
