@@ -125,6 +125,11 @@ def describe(record: Record, paths: dict[str, str]) -> tuple[str, str]:
                 f"request failed: {name(event.specimen_id)} attempt {event.attempt}: "
                 f"{event.reason}: {event.message} ({then})"
             )
+        case ev.RetryScheduled():
+            return "INFO", (
+                f"retry scheduled: {name(event.specimen_id)} after {event.delay:.1f} s "
+                f"({event.reason})"
+            )
         case ev.ResultSaved():
             filled = sum(1 for f in event.fields.values() if str(f.get("value", "")))
             return "INFO", (

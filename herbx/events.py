@@ -108,6 +108,15 @@ class RequestFailed(Event, tag="request_failed", kw_only=True):
     retry_after: float | None = None
 
 
+class RetryScheduled(Event, tag="retry_scheduled", kw_only=True):
+    """A failed attempt will be tried again after ``delay`` seconds."""
+
+    specimen_id: str
+    attempt: int
+    reason: str
+    delay: float
+
+
 class ResultSaved(Event, tag="result_saved", kw_only=True):
     """A specimen's record was parsed and saved; the specimen is done."""
 
@@ -234,6 +243,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     RequestSent,
     ResponseReceived,
     RequestFailed,
+    RetryScheduled,
     ResultSaved,
     SpecimenFailed,
     SpecimenRequeued,
@@ -257,6 +267,7 @@ AnyEvent = (
     | RequestSent
     | ResponseReceived
     | RequestFailed
+    | RetryScheduled
     | ResultSaved
     | SpecimenFailed
     | SpecimenRequeued

@@ -14,9 +14,10 @@ import hashlib
 import os
 import random
 import secrets
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from herbx import answers, failpoints, images, interrupts
+from herbx import answers, failpoints, images, interrupts, pricing
 from herbx import events as ev
 from herbx.environment import snapshot
 from herbx.errors import HerbxError, ImageError, RunStopped, UsageError
@@ -43,6 +44,7 @@ from herbx.openrouter import (
 from herbx.projections import environment_document, raw_jsonl
 from herbx.rawjsonl import LiveFile, render, write_atomically
 from herbx.state import RunState, fold
+from herbx.throttle import Throttle
 
 DISCOVERY_BATCH = 500
 KEY_HISTORY = ("key_retired", "key_provisioned", "response_received")
@@ -72,6 +74,9 @@ class Options:
     warn_every: int = 50
     warn_min_rate: float = 0.7
     retry_failed: bool = False
+    concurrency: int = 4
+    rpm: float | None = None
+    budget: float | None = None
     argv: list[str] = field(default_factory=list)
 
     def recorded(self) -> dict[str, Any]:
@@ -89,6 +94,9 @@ class Options:
             "warn_every": self.warn_every,
             "warn_min_rate": self.warn_min_rate,
             "prompt_source": self.prompt_source,
+            "concurrency": self.concurrency,
+            "rpm": self.rpm,
+            "budget": self.budget,
         }
 
 
@@ -223,6 +231,12 @@ class Extraction:
         self.state = RunState(self.run_id)
         self.raw: LiveFile | None = None
         self.specimens: dict[str, Specimen] = {}
+        self.throttle = Throttle(options.rpm)
+        # One lock orders the ledger appends, the run state and raw.jsonl lines of
+        # all workers; the ledger's own lock only orders its transactions.
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._in_flight = 0
         self.keys = KeyRing(
             run_id=self.run_id,
             ledger=ledger,
@@ -260,19 +274,15 @@ class Extraction:
         try:
             if pending:
                 history = self.ledger.read(run_id=self.run_id, types=KEY_HISTORY)
-                self.keys.start(list(history))
-            for specimen_id in pending:
-                specimen = self.specimens.get(specimen_id)
-                if specimen is None:
-                    self._missing(specimen_id)
-                else:
-                    self._process(specimen)
+                self.keys.start(history)
+                self._work(pending)
             if not self.state.pending() and not self.state.finished:
                 self._append([self._finished_event()])
         except RunStopped as stop:
             stopped = stop
             self._append([ev.RunAborted(reason=stop.reason, message=str(stop))])
         except KeyboardInterrupt as exc:
+            self._stopping.set()
             name = exc.name if isinstance(exc, interrupts.Interrupted) else "Ctrl-C"
             self._append(
                 [ev.RunAborted(reason="interrupted", message=f"stopped by {name}")]
@@ -282,6 +292,57 @@ class Extraction:
             self.progress.stop()
             self.raw.close()
         return Outcome(self.run_id, self.out, self.state, stopped, resumed)
+
+    def _work(self, pending: list[str]) -> None:
+        """Work through the pending specimens with ``concurrency`` workers.
+
+        The first specimen goes alone, so that a wrong model, key or prompt costs one
+        request rather than one per worker. A worker that hits a stop (validation,
+        budget, a dead account) stops the others from starting new specimens;
+        requests already in flight finish and are recorded, so nothing paid for is
+        lost.
+        """
+        errors: list[BaseException] = []
+
+        def worker(todo: Iterator[str]) -> None:
+            while not self._stopping.is_set():
+                with self._lock:
+                    specimen_id = next(todo, None)
+                if specimen_id is None:
+                    return
+                try:
+                    specimen = self.specimens.get(specimen_id)
+                    if specimen is None:
+                        self._missing(specimen_id)
+                    else:
+                        self._process(specimen)
+                except BaseException as exc:  # handed to the main thread below
+                    with self._lock:
+                        errors.append(exc)
+                    self._stopping.set()
+                    return
+
+        worker(iter(pending[:1]))
+        rest = iter(pending[1:])
+        count = min(self.options.concurrency, len(pending) - 1)
+        if errors or count <= 1:
+            worker(rest)
+        else:
+            # Daemon threads: a request hanging at Ctrl-C must not hold the exit.
+            threads = [
+                threading.Thread(
+                    target=worker, args=(rest,), name=f"herbx-{n}", daemon=True
+                )
+                for n in range(count)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.2)
+        if errors:
+            stops = [e for e in errors if isinstance(e, RunStopped)]
+            raise (stops or errors)[0]
 
     # -- starting and resuming -------------------------------------------------------
 
@@ -441,9 +502,14 @@ class Extraction:
         attempt = self.state.attempts.get(specimen.specimen_id, 0)
         tries = 0
         while True:
+            if self._stopping.is_set():
+                return  # left without an outcome: resumed later
+            self._pace()
             attempt += 1
             request_id = uuid.uuid4().hex
             secret, key_fp = self.keys.use()
+            self._reserve()
+            sent_at = time.monotonic()
             self._append(
                 [
                     ev.RequestSent(
@@ -459,14 +525,23 @@ class Extraction:
                 ]
             )
             failpoints.hit("after_request_sent")
-            failure = self._attempt(specimen, attempt, request_id, body, secret, key_fp)
+            try:
+                failure = self._attempt(
+                    specimen, attempt, request_id, body, secret, key_fp
+                )
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
             if failure is None:
                 self.keys.succeeded(key_fp)
+                self.throttle.succeeded()
                 return
+            if failure.reason == "rate_limited":
+                self.throttle.limited(self._delay(1, failure))
 
             if failure.scope == "key":
                 # Key trouble does not count against the specimen's attempts.
-                self.keys.refused(key_fp, failure)
+                self.keys.refused(key_fp, failure, sent_at)
                 continue
             if failure.scope in ("run", "account"):
                 raise self._stop_for(failure)
@@ -481,7 +556,18 @@ class Extraction:
                     )
                 self._fail(specimen, failure.reason, failure.message, attempt, failure)
                 return
-            self.sleep(self._delay(tries, failure))
+            delay = self._delay(tries, failure)
+            self._append(
+                [
+                    ev.RetryScheduled(
+                        specimen_id=specimen.specimen_id,
+                        attempt=attempt,
+                        reason=failure.reason,
+                        delay=round(delay, 3),
+                    )
+                ]
+            )
+            self._stopping.wait(delay)
 
     def _attempt(
         self,
@@ -593,6 +679,35 @@ class Extraction:
             ]
         )
 
+    def _pace(self) -> None:
+        wait = self.throttle.reserve()
+        if wait > 0:
+            self._stopping.wait(wait)
+
+    def _reserve(self) -> None:
+        """Count a request in flight, refusing one that could cross the budget."""
+        with self._lock:
+            budget = self.options.budget
+            if budget is not None:
+                estimate = self._cost_estimate()
+                committed = self.state.spend + (self._in_flight + 1) * estimate
+                if committed > budget:
+                    raise RunStopped(
+                        f"stopping before the budget of ${budget:.2f} is exceeded: "
+                        f"${self.state.spend:.4f} spent, {self._in_flight} requests in "
+                        f"flight at about ${estimate:.4f} each; run the same command "
+                        "with a larger --budget to resume",
+                        reason="budget",
+                    )
+            self._in_flight += 1
+
+    def _cost_estimate(self) -> float:
+        """The costliest request so far, else the price table, else a cautious cent."""
+        if self.state.costliest:
+            return self.state.costliest
+        listed = pricing.per_sheet(self.options.model)
+        return listed if listed is not None else 0.01
+
     def _delay(self, tries: int, failure: Failure) -> float:
         """Exponential backoff with full jitter, or the wait the server asked for."""
         if failure.retry_after is not None:
@@ -629,7 +744,7 @@ class Extraction:
     # -- recording -------------------------------------------------------------------
 
     def _append(self, new_events: list[ev.Event]) -> list[Record]:
-        with interrupts.critical():
+        with self._lock, interrupts.critical():
             records = self.ledger.append(
                 self.run_id, new_events, expected_seq=self.state.last_seq
             )
@@ -639,7 +754,7 @@ class Extraction:
 
     def _finish(self, new_events: list[ev.Event]) -> None:
         """Record a specimen's outcome, then write its line, then check the run."""
-        with interrupts.critical():
+        with self._lock, interrupts.critical():
             records = self._append(new_events)
             failpoints.hit("after_outcome_committed")
             outcome = records[-1]
@@ -650,6 +765,8 @@ class Extraction:
         self._validate()
 
     def _validate(self) -> None:
+        if self._stopping.is_set():
+            return  # the run is already stopping; answers in flight just land
         done = self.state.done
         succeeded = len(self.state.saved)
         rate = succeeded / done if done else 0.0

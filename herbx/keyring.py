@@ -125,7 +125,8 @@ class KeyRing:
         self._lock = threading.RLock()
         self.current: _Key | None = None
         self.retired: set[str] = set()
-        self.suspect: set[str] = set()
+        # Keys refused once, with the time their confirmation pause ended.
+        self.suspect: dict[str, float] = {}
         self.fresh = False
         self.provisioned = 0
         self.costliest = 0.0
@@ -250,22 +251,28 @@ class KeyRing:
     def succeeded(self, key_fingerprint: str) -> None:
         """A request with this key worked: it is no longer fresh or suspect."""
         with self._lock:
-            self.suspect.discard(key_fingerprint)
+            self.suspect.pop(key_fingerprint, None)
             if self.current and self.current.fingerprint == key_fingerprint:
                 self.fresh = False
 
-    def refused(self, key_fingerprint: str, failure: Failure) -> None:
-        """Handle a key-scoped failure; return when the request may be sent again."""
+    def refused(self, key_fingerprint: str, failure: Failure, sent_at: float) -> None:
+        """Handle a key-scoped failure; return when the request may be sent again.
+
+        ``sent_at`` (``time.monotonic()`` when the request left) tells a confirming
+        401 from one that was already on its way when the first arrived.
+        """
         with self._lock:
             key = self.current
             if key is None or key.fingerprint != key_fingerprint:
                 return  # another request already replaced that key
             if failure.reason == "unauthorized":
                 if key_fingerprint not in self.suspect:
-                    self.suspect.add(key_fingerprint)
                     self.record([self._rejected(key, failure, confirmed=False)])
                     self.sleep(self.policy.confirm_pause)
+                    self.suspect[key_fingerprint] = time.monotonic()
                     return
+                if sent_at < self.suspect[key_fingerprint]:
+                    return  # sent before the pause ended: it confirms nothing
                 self.record([self._rejected(key, failure, confirmed=True)])
                 if self.fresh:
                     self.record(

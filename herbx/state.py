@@ -30,6 +30,7 @@ class RunState:
     coverage: Counter[str] = field(default_factory=Counter)
     attempts: dict[str, int] = field(default_factory=dict)
     spend: float = 0.0
+    costliest: float = 0.0
     unknown_cost: int = 0
     early_check_passed: bool = False
     finished: bool = False
@@ -59,6 +60,7 @@ class RunState:
                 if event.cost is not None:
                     self.unknown_cost -= 1
                     self.spend += event.cost
+                    self.costliest = max(self.costliest, event.cost)
             case ev.RequestFailed(
                 reason="connection_error" | "connect_timeout" | "invalid_request"
             ):

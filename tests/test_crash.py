@@ -58,7 +58,13 @@ def test_kills_at_each_step_then_resume_lose_nothing_and_repeat_nothing(
     ]
     for point in points:
         killed = herbx(
-            "run", str(sheets), "--run-id", "k1", env={"HERBX_FAILPOINTS": point}
+            "run",
+            str(sheets),
+            "--run-id",
+            "k1",
+            "--concurrency",
+            "1",
+            env={"HERBX_FAILPOINTS": point},
         )
         assert killed.returncode == -signal.SIGKILL, (point, killed.stderr)
 
@@ -149,3 +155,22 @@ def test_replacing_raw_jsonl_during_a_run_does_not_lose_lines(herbx, sheets, fak
 
     assert process.wait(timeout=60) == 0
     assert_run_is_whole(herbx, "p1")
+
+
+def test_kills_during_a_concurrent_run_lose_nothing_and_repeat_no_saved_specimen(
+    herbx, sheets, fake
+):
+    fake.latency = 0.2
+    for wait_for in (3, 9, 14):
+        process = herbx.popen(
+            "run", str(sheets), "--run-id", "m8", "--concurrency", "8"
+        )
+        herbx.wait_for("result_saved", wait_for)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    fake.latency = 0.0
+
+    finished = herbx("run", str(sheets), "--run-id", "m8", "--concurrency", "8")
+
+    assert finished.returncode == 0, finished.stderr
+    assert_run_is_whole(herbx, "m8")

@@ -17,7 +17,8 @@ from .conftest import KEY
 
 MANAGEMENT = "sk-or-v1-testkey-management-00000000000000000000000000000000000000"
 SECOND = "sk-or-v1-testkey-bravo-000000000000000000000000000000000000000002"
-FAST = ["--confirm-pause", "0.01", "--backoff", "0.01"]
+# One request at a time, so that tests can name which key each request used.
+FAST = ["--confirm-pause", "0.01", "--backoff", "0.01", "--concurrency", "1"]
 
 
 @pytest.fixture
@@ -414,3 +415,30 @@ def test_a_limit_reset_is_sent_with_the_new_key(managed, fake):
     assert result.returncode == 0, result.stderr
     sent = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/keys")]
     assert sent[0].body_json["limit_reset"] == "monthly"
+
+
+def test_a_key_dying_under_eight_concurrent_requests_is_replaced_exactly_once(
+    managed, sheets, fake
+):
+    fake.key_fails_after(KEY, 5)
+    fake.latency = 0.05
+
+    result = managed(
+        "run",
+        str(sheets),
+        "--run-id",
+        "k8",
+        "--confirm-pause",
+        "0.2",
+        "--concurrency",
+        "8",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert len(lines(managed, "k8")) == 20
+    assert len(fake.provisioned) == 1
+    new = fake.provisioned[0]
+    by_arrival = sorted(chats(fake), key=lambda r: r.time)
+    first_new = next(i for i, r in enumerate(by_arrival) if r.key == new)
+    assert {r.key for r in by_arrival[first_new:]} == {new}
+    assert_no_secret_anywhere(managed, result, KEY, new, MANAGEMENT)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from herbx.fakeserver import Fault
 
 from .conftest import KEY
@@ -150,14 +152,21 @@ def test_a_reply_without_json_fails_its_specimen_and_fenced_json_is_recovered(
     assert "19 saved, 1 failed" in result.stdout
 
 
-def test_early_validation_stops_the_run_when_most_replies_fail(herbx, sheets, fake):
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_early_validation_stops_the_run_when_most_replies_fail(
+    herbx, sheets, fake, concurrency
+):
     fake.script([Fault(kind="prose", times=20)])
 
-    result = herbx("run", str(sheets), "--run-id", "r1")
+    result = herbx(
+        "run", str(sheets), "--run-id", "r1", "--concurrency", str(concurrency)
+    )
 
     assert result.returncode == 1
     assert "early validation failed: 0 of 5" in result.stderr
-    assert len([r for r in fake.requests if r.path.endswith("/completions")]) == 5
+    # Nothing new starts after the check; requests already in flight may land.
+    sent = len([r for r in fake.requests if r.path.endswith("/completions")])
+    assert 5 <= sent <= 5 + concurrency - 1
     assert herbx.rows("SELECT count(*) FROM events WHERE type='run_aborted'") == [(1,)]
     assert "Traceback" not in result.stderr
 

@@ -103,6 +103,17 @@ def run(
     validate_min_rate: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Least success rate at the check.")
     ] = 0.5,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Requests in flight at once.")
+    ] = 4,
+    rpm: Annotated[
+        float | None,
+        typer.Option(min=0.1, help="Cap on requests per minute (free models: 20)."),
+    ] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Stop before the run's spend would exceed USD."),
+    ] = None,
     retry_failed: Annotated[
         bool, typer.Option(help="When resuming, try failed specimens again.")
     ] = False,
@@ -175,6 +186,9 @@ def run(
         validate_after=validate_after,
         validate_min_rate=validate_min_rate,
         retry_failed=retry_failed,
+        concurrency=concurrency,
+        rpm=rpm,
+        budget=budget,
         argv=sys.argv,
     )
     interrupts.install()
