@@ -692,6 +692,7 @@ class Extraction:
                 estimate = self._cost_estimate()
                 committed = self.state.spend + (self._in_flight + 1) * estimate
                 if committed > budget:
+                    self._stopping.set()
                     raise RunStopped(
                         f"stopping before the budget of ${budget:.2f} is exceeded: "
                         f"${self.state.spend:.4f} spent, {self._in_flight} requests in "
@@ -788,6 +789,7 @@ class Extraction:
                 ]
             )
             if not passed:
+                self._stopping.set()  # before the lock is let go: one verdict only
                 raise RunStopped(
                     f"early validation failed: {succeeded} of {done} specimens "
                     f"succeeded ({rate:.0%}, below {options.validate_min_rate:.0%}); "
