@@ -231,7 +231,7 @@ class Extraction:
         self.state = RunState(self.run_id)
         self.raw: LiveFile | None = None
         self.specimens: dict[str, Specimen] = {}
-        self.throttle = Throttle(options.rpm)
+        self.throttle = Throttle(options.rpm, first_backoff=options.backoff)
         # One lock orders the ledger appends, the run state and raw.jsonl lines of
         # all workers; the ledger's own lock only orders its transactions.
         self._lock = threading.RLock()

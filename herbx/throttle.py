@@ -13,8 +13,7 @@ import time
 from collections.abc import Callable
 
 SLOWEST = 60.0
-FIRST_BACKOFF = 1.0
-RECOVERY = 0.9
+RECOVERY = 0.7
 
 
 class Throttle:
@@ -24,9 +23,11 @@ class Throttle:
         self,
         rpm: float | None = None,
         *,
+        first_backoff: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.base = 60.0 / rpm if rpm else 0.0
+        self.first_backoff = first_backoff
         self.interval = self.base
         self._clock = clock
         self._next_start = 0.0
@@ -44,7 +45,7 @@ class Throttle:
     def limited(self, pause: float | None) -> None:
         """Record a 429: slow the pace; pause all starts for ``pause`` seconds."""
         with self._lock:
-            self.interval = min(max(self.interval * 2, FIRST_BACKOFF), SLOWEST)
+            self.interval = min(max(self.interval * 2, self.first_backoff), SLOWEST)
             if pause:
                 self._paused_until = max(self._paused_until, self._clock() + pause)
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 import os
 import sys
 
-from herbx.cli import audit, keys, models, project, run, runs, verify  # noqa: F401
+from herbx.cli import (  # noqa: F401  (registers the commands)
+    audit,
+    estimate,
+    keys,
+    models,
+    project,
+    run,
+    runs,
+    verify,
+)
 from herbx.cli.app import app
 from herbx.errors import HerbxError
 

@@ -1,0 +1,91 @@
+"""Planning a run's budget before it starts.
+
+The cost of a sheet comes from this ledger's own history with the same model when
+there is any (reported costs are what is billed), else from the shipped price table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from herbx import events as ev
+from herbx import pricing
+from herbx.ledger import Ledger
+from herbx.schema import events as events_table
+
+FREE_TIER_DAILY = (50, 1000)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    model: str
+    specimens: int
+    per_specimen: float | None
+    source: str
+    key_limit: float | None
+
+    @property
+    def total(self) -> float | None:
+        if self.per_specimen is None:
+            return None
+        return self.per_specimen * self.specimens
+
+    @property
+    def keys_needed(self) -> int | None:
+        """Keys of ``key_limit`` each that the total would use up."""
+        if self.total is None or not self.key_limit:
+            return None
+        return max(1, math.ceil(self.total / self.key_limit))
+
+    def free_days(self, per_day: int) -> int:
+        return math.ceil(self.specimens / per_day)
+
+
+def history(ledger: Ledger, model: str) -> tuple[float, int]:
+    """Return (spend, saved specimens) over this ledger's runs of ``model``."""
+    runs = [
+        record.run_id
+        for record in ledger.read(types=("run_started",))
+        if isinstance(record.event, ev.RunStarted) and record.event.model == model
+    ]
+    if not runs:
+        return 0.0, 0
+    query = select(
+        func.coalesce(
+            func.sum(events_table.c.cost).filter(
+                events_table.c.type == "response_received"
+            ),
+            0.0,
+        ),
+        func.count().filter(events_table.c.type == "result_saved"),
+    ).where(events_table.c.run_id.in_(runs))
+    with ledger.engine.connect() as conn:
+        spend, saved = conn.execute(query).one()
+    return float(spend), int(saved)
+
+
+def estimate(
+    ledger: Ledger | None, model: str, specimens: int, key_limit: float | None
+) -> Estimate:
+    """Estimate the cost of extracting ``specimens`` sheets with ``model``."""
+    if ledger is not None:
+        spend, saved = history(ledger, model)
+        if saved:
+            return Estimate(
+                model,
+                specimens,
+                spend / saved,
+                f"this ledger: ${spend:.4f} over {saved} saved specimens",
+                key_limit,
+            )
+    listed = pricing.per_sheet(model)
+    if listed is not None:
+        return Estimate(
+            model, specimens, listed, f"price table ({pricing.PRICED_ON})", key_limit
+        )
+    return Estimate(
+        model, specimens, None, "unknown: no history, not in the table", key_limit
+    )
