@@ -7,6 +7,7 @@ reports many failures inside HTTP 200 bodies, so the status alone never decides.
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -122,7 +123,7 @@ class Client:
     ):
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
-        self.session = session or requests.Session()
+        self.session = session or _session(self.base_url)
 
     def chat(self, key: str | None, body: dict[str, Any]) -> Reply:
         """POST a chat completion and return the reply, whatever its status."""
@@ -205,6 +206,21 @@ class Client:
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
             headers=kept,
         )
+
+
+def _session(base_url: str) -> requests.Session:
+    """A session that reads proxy and CA settings from the environment once.
+
+    requests would otherwise re-read them on every request, and would also apply
+    credentials from ~/.netrc, which replace the bearer key with basic auth.
+    """
+    session = requests.Session()
+    session.proxies = requests.utils.get_environ_proxies(base_url)
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
+    return session
 
 
 def _transport(
