@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import secrets
 import threading
 import time
@@ -25,10 +24,10 @@ from typing import Any
 
 import msgspec
 
-from herbx import answers, failpoints, images, interrupts, pricing
+from herbx import answers, failpoints, images, interrupts, pricing, validation
 from herbx import events as ev
 from herbx.environment import snapshot
-from herbx.errors import HerbxError, ImageError, RunStopped, UsageError
+from herbx.errors import ImageError, RunStopped, UsageError
 from herbx.keyring import KeyRing, KeySources
 from herbx.keys import Redactor, safe_argument, safe_url
 from herbx.ledger import Ledger, Record
@@ -39,10 +38,11 @@ from herbx.openrouter import (
     TransportFailure,
     interpret,
     request_body,
-    utc_text,
 )
 from herbx.projections import environment_document, raw_jsonl
 from herbx.rawjsonl import LiveFile, render, write_atomically
+from herbx.retry import RetryPolicy
+from herbx.specimens import Specimen, input_digest, scan
 from herbx.state import RunState, fold
 from herbx.throttle import Throttle
 
@@ -100,14 +100,6 @@ class Options:
         }
 
 
-@dataclass(frozen=True)
-class Specimen:
-    specimen_id: str
-    path: str
-    size: int
-    duplicates: tuple[str, ...] = ()
-
-
 class Progress:
     """What a run reports while it works; the CLI draws it, tests may ignore it."""
 
@@ -137,68 +129,6 @@ def new_run_id() -> str:
     return f"{now}-{secrets.token_hex(2)}"
 
 
-def scan(images_dir: Path) -> list[Specimen]:
-    """Find the specimens under a folder: one per distinct file content."""
-    by_hash: dict[str, Specimen] = {}
-    for path in images.find(images_dir):
-        name = images.relative_name(path, images_dir)
-        try:
-            name.encode("utf-8")
-        except UnicodeEncodeError:
-            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            raise UsageError(
-                f"the file name {shown!r} is not valid UTF-8; rename it"
-            ) from None
-        try:
-            digest = images.file_sha256(path)
-            size = path.stat().st_size
-        except (ImageError, OSError) as exc:
-            raise UsageError(f"cannot read {name}: {exc}") from exc
-        known = by_hash.get(digest)
-        if known is None:
-            by_hash[digest] = Specimen(digest, name, size)
-        else:
-            by_hash[digest] = Specimen(
-                digest, known.path, known.size, (*known.duplicates, name)
-            )
-    if not by_hash:
-        raise UsageError(
-            f"no images ({', '.join(images.SUFFIXES)}) under {images_dir}; "
-            "give the folder that holds the sheet images"
-        )
-    return list(by_hash.values())
-
-
-def input_digest(specimens: list[Specimen]) -> str:
-    """Digest of the input list: every relative path and its content hash."""
-    digest = hashlib.sha256()
-    for specimen in sorted(specimens, key=lambda s: s.path):
-        for name in (specimen.path, *specimen.duplicates):
-            digest.update(f"{name}\t{specimen.specimen_id}\n".encode())
-    return digest.hexdigest()
-
-
-def find_unfinished(
-    ledger: Ledger, images_dir: Path, model: str, prompt: str
-) -> str | None:
-    """Return the latest unfinished run over the same folder, model and prompt."""
-    folder = str(images_dir.resolve())
-    digest = hashlib.sha256(prompt.encode()).hexdigest()
-    candidates = [
-        record.run_id
-        for record in ledger.read(types=("run_started",))
-        if isinstance(record.event, ev.RunStarted)
-        and record.event.images_dir == folder
-        and record.event.model == model
-        and record.event.prompt_sha256 == digest
-    ]
-    for run_id in reversed(candidates):
-        state = fold(run_id, ledger.read(run_id=run_id))
-        if not state.finished or state.pending():
-            return run_id
-    return None
-
-
 class Extraction:
     """One invocation of ``herbx run``: start or resume a run and work through it."""
 
@@ -224,7 +154,13 @@ class Extraction:
         )
         self.progress = progress or Progress()
         self.sleep = sleep
-        self.random = random.Random()
+        self.retry = RetryPolicy(options.max_attempts, options.backoff)
+        self.thresholds = validation.Thresholds(
+            options.validate_after,
+            options.validate_min_rate,
+            options.warn_every,
+            options.warn_min_rate,
+        )
         self.prompt_sha256 = hashlib.sha256(options.prompt_text.encode()).hexdigest()
         self.run_id = options.run_id or new_run_id()
         self.out = (options.out or Path("runs") / self.run_id).resolve()
@@ -537,16 +473,16 @@ class Extraction:
                 self.throttle.succeeded()
                 return
             if failure.reason == "rate_limited":
-                self.throttle.limited(self._delay(1, failure))
+                self.throttle.limited(self.retry.delay(1, failure))
 
             if failure.scope == "key":
                 # Key trouble does not count against the specimen's attempts.
                 self.keys.refused(key_fp, failure, sent_at)
                 continue
             if failure.scope in ("run", "account"):
-                raise self._stop_for(failure)
+                raise self.retry.stop(failure, self.options.model)
             tries += 1
-            if not failure.retryable or tries >= self.options.max_attempts:
+            if not self.retry.again(failure, tries):
                 if failure.reason in ("connection_error", "connect_timeout"):
                     raise RunStopped(
                         f"cannot reach {self.endpoint} ({failure.message}); "
@@ -556,7 +492,7 @@ class Extraction:
                     )
                 self._fail(specimen, failure.reason, failure.message, attempt, failure)
                 return
-            delay = self._delay(tries, failure)
+            delay = self.retry.delay(tries, failure)
             self._append(
                 [
                     ev.RetryScheduled(
@@ -567,6 +503,11 @@ class Extraction:
                     )
                 ]
             )
+            if delay >= 10:
+                self.progress.warn(
+                    f"waiting {delay:.0f} s before trying {specimen.path} again "
+                    f"({failure.reason})"
+                )
             self._stopping.wait(delay)
 
     def _attempt(
@@ -709,39 +650,6 @@ class Extraction:
         listed = pricing.per_sheet(self.options.model)
         return listed if listed is not None else 0.01
 
-    def _delay(self, tries: int, failure: Failure) -> float:
-        """Exponential backoff with full jitter, or the wait the server asked for."""
-        if failure.retry_after is not None:
-            return failure.retry_after
-        if failure.reset_at is not None:
-            return min(max(failure.reset_at - time.time(), 0.0), 600.0)
-        ceiling = min(self.options.backoff * 2 ** (tries - 1), 60.0)
-        return self.random.uniform(ceiling / 2, ceiling)
-
-    def _stop_for(self, failure: Failure) -> RunStopped:
-        if failure.reason == "not_found":
-            text = (
-                f"the endpoint answered 404 for model {self.options.model} "
-                f"({failure.message}); check --model, then run the same command again"
-            )
-        elif failure.reason == "insufficient_credits":
-            text = (
-                f"the account is out of credit ({failure.message}); add credit, then "
-                "run the same command again to resume"
-            )
-        elif failure.reason == "daily_cap":
-            when = utc_text(failure.reset_at) if failure.reset_at else "midnight UTC"
-            text = (
-                f"the free-model daily cap is reached; it resets at {when}. Run the "
-                "same command again after that to resume"
-            )
-        else:
-            text = (
-                f"{failure.reason}: {failure.message}; fix that, then run the same "
-                "command again to resume"
-            )
-        return RunStopped(text, reason=failure.reason)
-
     # -- recording -------------------------------------------------------------------
 
     def _append(self, new_events: list[ev.Event]) -> list[Record]:
@@ -768,56 +676,19 @@ class Extraction:
     def _validate(self) -> None:
         if self._stopping.is_set():
             return  # the run is already stopping; answers in flight just land
-        done = self.state.done
-        succeeded = len(self.state.saved)
-        rate = succeeded / done if done else 0.0
-        options = self.options
-
-        early_due = options.validate_after > 0 and done >= options.validate_after
-        if early_due and not self.state.early_check_passed:
-            passed = rate >= options.validate_min_rate
-            self._append(
-                [
-                    ev.ValidationCheckpoint(
-                        kind="early",
-                        finished=done,
-                        succeeded=succeeded,
-                        rate=round(rate, 4),
-                        threshold=options.validate_min_rate,
-                        passed=passed,
-                    )
-                ]
-            )
-            if not passed:
-                self._stopping.set()  # before the lock is let go: one verdict only
-                raise RunStopped(
-                    f"early validation failed: {succeeded} of {done} specimens "
-                    f"succeeded ({rate:.0%}, below {options.validate_min_rate:.0%}); "
-                    "check the model, prompt and key with `herbx audit`, then run "
-                    "the same command again: the failed specimens are tried again "
-                    "(--validate-after 0 skips the check)",
-                    reason="validation",
-                )
-
-        if options.warn_every > 0 and done % options.warn_every == 0 and done:
-            passed = rate >= options.warn_min_rate
-            self._append(
-                [
-                    ev.ValidationCheckpoint(
-                        kind="periodic",
-                        finished=done,
-                        succeeded=succeeded,
-                        rate=round(rate, 4),
-                        threshold=options.warn_min_rate,
-                        passed=passed,
-                    )
-                ]
-            )
-            if not passed:
-                self.progress.warn(
-                    f"success rate {rate:.0%} after {done} specimens is under "
-                    f"{options.warn_min_rate:.0%}"
-                )
+        verdict = validation.check(
+            self.thresholds,
+            self.state.done,
+            len(self.state.saved),
+            self.state.early_check_passed,
+        )
+        if verdict.checkpoints:
+            self._append(list(verdict.checkpoints))
+        if verdict.warning:
+            self.progress.warn(verdict.warning)
+        if verdict.stop:
+            self._stopping.set()  # before the lock is let go: one verdict only
+            raise RunStopped(verdict.stop, reason="validation")
 
     def _finished_event(self) -> ev.RunFinished:
         return ev.RunFinished(
@@ -832,6 +703,3 @@ def _version() -> str:
     from herbx import __version__
 
     return __version__
-
-
-__all__ = ["Extraction", "Options", "Outcome", "Progress", "HerbxError"]

@@ -7,9 +7,11 @@ that was not later requeued.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from herbx import events as ev
 from herbx.answers import covered
@@ -128,3 +130,24 @@ def summaries(ledger: Ledger) -> list[RunState]:
             state = states[record.run_id] = RunState(record.run_id)
         state.apply(record)
     return list(states.values())
+
+
+def find_unfinished(
+    ledger: Ledger, images_dir: Path, model: str, prompt: str
+) -> str | None:
+    """Return the latest unfinished run over the same folder, model and prompt."""
+    folder = str(images_dir.resolve())
+    digest = hashlib.sha256(prompt.encode()).hexdigest()
+    candidates = [
+        record.run_id
+        for record in ledger.read(types=("run_started",))
+        if isinstance(record.event, ev.RunStarted)
+        and record.event.images_dir == folder
+        and record.event.model == model
+        and record.event.prompt_sha256 == digest
+    ]
+    for run_id in reversed(candidates):
+        state = fold(run_id, ledger.read(run_id=run_id))
+        if not state.finished or state.pending():
+            return run_id
+    return None

@@ -10,7 +10,7 @@ from PIL import Image
 
 from herbx import images
 from herbx.errors import ImageError, UsageError
-from herbx.extraction import input_digest, scan
+from herbx.specimens import input_digest, scan
 
 from .conftest import SAMPLES
 

@@ -9,10 +9,10 @@ import typer
 
 from herbx.cli.app import LedgerOption, app
 from herbx.estimate import FREE_TIER_DAILY, estimate
-from herbx.extraction import scan
 from herbx.ledger import Ledger, resolve_url
 from herbx.openrouter import DEFAULT_MODEL, resolve_model
 from herbx.provisioning import DEFAULT_KEY_LIMIT
+from herbx.specimens import scan
 
 
 @app.command("estimate")

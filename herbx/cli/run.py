@@ -21,7 +21,7 @@ from herbx.cli.keys import (
     key_sources,
 )
 from herbx.errors import UsageError
-from herbx.extraction import Extraction, Options, Outcome, find_unfinished, scan
+from herbx.extraction import Extraction, Options, Outcome
 from herbx.keyring import KeyPolicy
 from herbx.ledger import Ledger
 from herbx.openrouter import (
@@ -32,6 +32,8 @@ from herbx.openrouter import (
 )
 from herbx.progress import Bar
 from herbx.provisioning import DEFAULT_KEY_LIMIT
+from herbx.specimens import scan
+from herbx.state import find_unfinished
 
 RUN_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 
