@@ -363,17 +363,7 @@ class KeyRing:
 
         self.redact.add(new.secret)
         self.provisioned += 1
-        self.record(
-            [
-                ev.KeyProvisioned(
-                    key_fingerprint=new.fingerprint,
-                    name=new.name,
-                    limit=new.limit,
-                    openrouter_hash=new.openrouter_hash,
-                    via=new.via,
-                )
-            ]
-        )
+        self.record([new.event()])
         self._load(new.secret, f"provisioned ({new.via})", limit=new.limit)
         self._rotated(previous, new.via)
 

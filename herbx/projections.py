@@ -10,8 +10,8 @@ import json
 from collections.abc import Callable
 from typing import IO, Any
 
+from herbx import audit, costs, rawjsonl
 from herbx import events as ev
-from herbx import rawjsonl
 from herbx.errors import UsageError
 from herbx.ledger import Ledger
 
@@ -38,9 +38,28 @@ def environment_json(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
     out.write(environment_document(run_id, latest.ts, latest.event.snapshot))
 
 
+def costs_csv(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
+    """Write a run's spend and request tallies by day, model and key."""
+    rows = costs.detail(costs.fold(ledger.read(types=costs.TYPES)), run_id)
+    if rows:
+        out.write(costs.to_csv(rows).encode())
+    else:
+        out.write(
+            (",".join(("day", "run", "model", "key", *costs.COLUMNS)) + "\n").encode()
+        )
+
+
+def audit_log(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
+    """Write a run's audit trail as the operator's log lines, oldest first."""
+    for record, level, text in audit.entries(ledger, run_id=run_id):
+        out.write((audit.line(record, level, text, with_run=False) + "\n").encode())
+
+
 PROJECTIONS: dict[str, Callable[[Ledger, str, IO[bytes]], None]] = {
     "raw.jsonl": raw_jsonl,
     "environment.json": environment_json,
+    "costs.csv": costs_csv,
+    "audit.log": audit_log,
 }
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import msgspec
 
 from herbx.errors import HerbxError
+from herbx.events import KeyProvisioned
 from herbx.keys import Redactor, clean, fingerprint
 from herbx.keystore import KeysFile
 from herbx.openrouter import Client, TransportFailure
@@ -44,6 +45,16 @@ class NewKey:
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.secret)
+
+    def event(self) -> KeyProvisioned:
+        """The ledger's record of this key: everything but the secret."""
+        return KeyProvisioned(
+            key_fingerprint=self.fingerprint,
+            name=self.name,
+            limit=self.limit,
+            openrouter_hash=self.openrouter_hash,
+            via=self.via,
+        )
 
 
 class ApiProvisioner:

@@ -11,6 +11,7 @@ import sys
 
 from herbx.cli import (  # noqa: F401  (registers the commands)
     audit,
+    costs,
     estimate,
     keys,
     models,

@@ -173,13 +173,7 @@ def provision(
         opened.append(
             KEYS_STREAM,
             [
-                ev.KeyProvisioned(
-                    key_fingerprint=new.fingerprint,
-                    name=new.name,
-                    limit=new.limit,
-                    openrouter_hash=new.openrouter_hash,
-                    via=new.via,
-                ),
+                new.event(),
                 ev.KeyRotated(
                     key_fingerprint=new.fingerprint, previous=previous, via=new.via
                 ),

@@ -1,0 +1,53 @@
+"""``herbx costs``: where the money went, by run, key, model or day."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from herbx import costs as tally
+from herbx.cli.app import LedgerOption, app
+from herbx.ledger import Ledger
+from herbx.projections import choose_run
+
+
+class By(StrEnum):
+    run = "run"
+    key = "key"
+    model = "model"
+    day = "day"
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def costs(
+    by: Annotated[By, typer.Option(help="Group by run, key, model or day (UTC).")] = (
+        By.run
+    ),
+    run: Annotated[str | None, typer.Option("--run", help="Only this run.")] = None,
+    output_format: Annotated[
+        Format, typer.Option("--format", help="table, csv or json.")
+    ] = Format.table,
+    ledger: LedgerOption = None,
+) -> None:
+    """Spend, requests, successes and unknown-cost attempts, from reported costs."""
+    with Ledger.open(ledger, create=False) as opened:
+        if run is not None:
+            choose_run(opened, run)
+        rows = tally.fold(opened.read(types=tally.TYPES)).by(by.value, run)
+
+    if output_format is Format.csv:
+        typer.echo(tally.to_csv(rows), nl=False)
+    elif output_format is Format.json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+    else:
+        typer.echo(tally.to_table(rows), nl=False)
