@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import IO, Any
 
-from herbx import audit, costs, rawjsonl
+from herbx import audit, costs, darwincore, rawjsonl
 from herbx import events as ev
 from herbx.errors import UsageError
 from herbx.ledger import Ledger
@@ -60,7 +60,11 @@ PROJECTIONS: dict[str, Callable[[Ledger, str, IO[bytes]], None]] = {
     "environment.json": environment_json,
     "costs.csv": costs_csv,
     "audit.log": audit_log,
+    "occurrence.csv": darwincore.occurrence_csv,
+    "dwca.zip": darwincore.dwca_zip,
 }
+# Projections that can leave out values below a confidence threshold.
+THRESHOLDED = frozenset({"occurrence.csv", "dwca.zip"})
 
 
 def builder(name: str) -> Callable[[Ledger, str, IO[bytes]], None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -26,10 +27,24 @@ def project(
         Path | None,
         typer.Option("-o", "--output", help="File to write [default: stdout]."),
     ] = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="occurrence.csv, dwca.zip: blank values the model was less sure of.",
+        ),
+    ] = None,
     ledger: LedgerOption = None,
 ) -> None:
     """Rebuild NAME for a run from the ledger, byte for byte as the run wrote it."""
     build = projections.builder(name)
+    if min_confidence is not None:
+        if name not in projections.THRESHOLDED:
+            raise UsageError(
+                f"--min-confidence applies to occurrence.csv and dwca.zip, not {name}"
+            )
+        build = functools.partial(build, min_confidence=min_confidence)
     with Ledger.open(ledger, create=False) as opened:
         run_id = projections.choose_run(opened, run)
         if run is None:
