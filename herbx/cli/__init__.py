@@ -16,6 +16,7 @@ from herbx.cli import (  # noqa: F401  (registers the commands)
     keys,
     models,
     project,
+    report,
     run,
     runs,
     verify,

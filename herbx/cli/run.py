@@ -194,9 +194,12 @@ def run(
         argv=sys.argv,
     )
     interrupts.install()
-    if run_id and new_run:
-        raise UsageError("give --run-id to resume a run or --new-run, not both")
     with Ledger.open(ledger) as opened:
+        if run_id and new_run and opened.last_seq(run_id):
+            raise UsageError(
+                f"run {run_id} already exists; drop --new-run to resume it, or "
+                "choose another --run-id"
+            )
         if run_id is None and not new_run:
             options.run_id = find_unfinished(opened, images_dir, model_id, prompt_text)
             if options.run_id:

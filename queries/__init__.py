@@ -1,0 +1,1 @@
+"""Named DuckDB reports shipped with herbx (installed as ``herbx.queries``)."""
