@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from sys import intern
 
 from herbx import images
 from herbx.errors import ImageError, UsageError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Specimen:
     specimen_id: str
     path: str
@@ -42,7 +43,7 @@ def scan(images_dir: Path) -> list[Specimen]:
             raise UsageError(f"cannot read {name}: {exc}") from exc
         known = by_hash.get(digest)
         if known is None:
-            by_hash[digest] = Specimen(digest, name, size)
+            by_hash[digest] = Specimen(intern(digest), intern(name), size)
         else:
             by_hash[digest] = Specimen(
                 digest, known.path, known.size, (*known.duplicates, name)

@@ -25,6 +25,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 BUSY_TIMEOUT_MS = 30_000
+# Appends touch only the last pages of the log: a small page cache per connection
+# keeps memory flat however large the ledger grows (the default is 2 MB each).
+CACHE_KIB = 512
 
 # The append-only guard, version 1. Applied by migration 0001; never edited in place.
 APPEND_ONLY_TRIGGERS_V1 = (
@@ -61,6 +64,7 @@ def configure_engine(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         cursor.execute("PRAGMA recursive_triggers = ON")
         cursor.close()
 

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from sys import intern
 
 from herbx import events as ev
 from herbx.answers import covered
@@ -48,13 +49,16 @@ class RunState:
         self.started_at = self.started_at or record.ts
         self.updated_at = record.ts
         event = record.event
+        # One string object per specimen id, however many dicts and sets hold it:
+        # a 10,000-sheet run would otherwise keep several copies of each.
+        specimen_id = intern(record.specimen_id) if record.specimen_id else ""
         match event:
             case ev.RunStarted():
                 self.started = event
             case ev.SpecimenDiscovered():
-                self.paths.setdefault(event.specimen_id, event.path)
+                self.paths.setdefault(specimen_id, intern(event.path))
             case ev.RequestSent():
-                self.attempts[event.specimen_id] = event.attempt
+                self.attempts[specimen_id] = event.attempt
                 # Unknown until a response says what it cost; a request that timed
                 # out or died with the process may still have been billed.
                 self.unknown_cost += 1
@@ -68,15 +72,16 @@ class RunState:
             ):
                 self.unknown_cost -= 1  # never reached the endpoint: nothing billed
             case ev.ResultSaved():
-                self.failed.pop(event.specimen_id, None)
-                self.saved.add(event.specimen_id)
+                self.failed.pop(specimen_id, None)
+                self.saved.add(specimen_id)
+                self.attempts.pop(specimen_id, None)  # a saved sheet is never resent
                 self.coverage.update(covered(event.fields))
                 self.finished = False
             case ev.SpecimenFailed():
-                self.failed[event.specimen_id] = event.reason
+                self.failed[specimen_id] = intern(event.reason)
                 self.finished = False
             case ev.SpecimenRequeued():
-                self.failed.pop(event.specimen_id, None)
+                self.failed.pop(specimen_id, None)
             case ev.ValidationCheckpoint(kind="early", passed=True):
                 self.early_check_passed = True
             case ev.RunFinished():
