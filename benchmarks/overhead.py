@@ -19,6 +19,8 @@ from pathlib import Path
 from herbx import extraction, images
 from herbx.cli.run import default_prompt
 from herbx.fakeserver import FakeOpenRouter
+from herbx.keyring import KeySources
+from herbx.keystore import KeysFile
 from herbx.ledger import Ledger
 from herbx.openrouter import Client
 
@@ -89,8 +91,10 @@ def main() -> None:
             run_id="bench",
             out=scratch / "out",
             validate_after=0,
+            concurrency=1,  # one at a time: the figures are per specimen
         )
-        run = extraction.Extraction(ledger, options, KEY, client=client)
+        keys = KeySources(keys_file=KeysFile(scratch / "keys.env"), env_key=KEY)
+        run = extraction.Extraction(ledger, options, keys, client=client)
         started = time.perf_counter()
         outcome = run.execute()
         wall = time.perf_counter() - started
