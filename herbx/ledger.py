@@ -497,6 +497,22 @@ class _Statements:
         )
 
 
+def stored_row(row) -> dict:
+    """A fetched events row as the dict that ``chain_hash`` hashes."""
+    return {
+        "position": row.position,
+        "run_id": row.run_id,
+        "seq": row.seq,
+        "type": row.type,
+        "version": row.version,
+        "ts": row.ts,
+        "specimen_id": row.specimen_id,
+        "key_fp": row.key_fp,
+        "cost": row.cost,
+        "payload": as_bytes(row.payload),
+    }
+
+
 def as_bytes(value: bytes | str) -> bytes:
     """Return a payload as bytes; an edit made with SQL can leave text behind."""
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)

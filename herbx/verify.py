@@ -10,7 +10,7 @@ from __future__ import annotations
 import msgspec
 from sqlalchemy import select
 
-from herbx.ledger import GENESIS_HASH, Ledger, as_bytes, chain_hash
+from herbx.ledger import GENESIS_HASH, Ledger, chain_hash, stored_row
 from herbx.schema import events as events_table
 
 
@@ -53,19 +53,7 @@ def verify(ledger: Ledger, batch: int = 10_000) -> Verdict:
                     position,
                     f"run {row.run_id} jumps from seq {seq_expected - 1} to {row.seq}",
                 )
-            stored = {
-                "position": row.position,
-                "run_id": row.run_id,
-                "seq": row.seq,
-                "type": row.type,
-                "version": row.version,
-                "ts": row.ts,
-                "specimen_id": row.specimen_id,
-                "key_fp": row.key_fp,
-                "cost": row.cost,
-                "payload": as_bytes(row.payload),
-            }
-            if chain_hash(prev_hash, stored) != row.hash:
+            if chain_hash(prev_hash, stored_row(row)) != row.hash:
                 return Verdict(
                     False,
                     rows,

@@ -33,7 +33,7 @@ import msgspec
 from sqlalchemy import select
 
 from herbx.errors import UsageError
-from herbx.ledger import Ledger, as_bytes
+from herbx.ledger import Ledger, stored_row
 from herbx.schema import events as events_table
 
 if TYPE_CHECKING:
@@ -186,23 +186,12 @@ class Warehouse:
             fetched = conn.execute(query).all()
         rows = []
         for row in fetched:
-            payload = as_bytes(row.payload)
+            exported = stored_row(row)
+            payload = exported["payload"]
             if row.type == "response_received":
                 payload = _without_body(payload)
-            rows.append(
-                {
-                    "position": row.position,
-                    "run_id": row.run_id,
-                    "seq": row.seq,
-                    "type": row.type,
-                    "version": row.version,
-                    "ts": row.ts,
-                    "specimen_id": row.specimen_id,
-                    "key_fp": row.key_fp,
-                    "cost": row.cost,
-                    "payload": payload.decode("utf-8"),
-                }
-            )
+            exported["payload"] = payload.decode("utf-8")
+            rows.append(exported)
         return rows
 
     def _write_part(self, rows: list[dict]) -> None:
