@@ -98,7 +98,8 @@ def test_a_kill_in_the_middle_of_a_request_retries_that_request(herbx, sheets, f
     fake.script(
         [Fault(kind="fenced"), Fault(kind="fenced"), Fault(kind="hang", seconds=20)]
     )
-    process = herbx.popen("run", str(sheets), "--run-id", "h1")
+    # One request at a time, so that exactly one is in flight at the kill.
+    process = herbx.popen("run", str(sheets), "--run-id", "h1", "--concurrency", "1")
     herbx.wait_for("request_sent", 3)
     time.sleep(0.3)
     process.send_signal(signal.SIGKILL)
