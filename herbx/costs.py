@@ -9,8 +9,6 @@ zero. Totals are sums of the costs the API reported, nothing estimated.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -146,40 +144,3 @@ def fold(records: Iterable[Record]) -> Costs:
     for record in records:
         costs.apply(record)
     return costs
-
-
-def to_csv(rows: list[dict[str, object]]) -> str:
-    """Render rows as CSV with a header; unknown values are empty cells."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return buffer.getvalue()
-
-
-def to_table(rows: list[dict[str, object]]) -> str:
-    """Render rows as an aligned text table."""
-    header = list(rows[0])
-
-    def cell(value: object) -> str:
-        if value is None:
-            return "-"
-        if isinstance(value, float):
-            return f"{value:.6f}"
-        return str(value)
-
-    cells = [[cell(row[name]) for name in header] for row in rows]
-    widths = [
-        max(len(name), *(len(r[i]) for r in cells)) for i, name in enumerate(header)
-    ]
-    lines = ["  ".join(name.ljust(w) for name, w in zip(header, widths, strict=True))]
-    for row in cells:
-        first, *rest = row
-        lines.append(
-            "  ".join(
-                [first.ljust(widths[0])]
-                + [value.rjust(w) for value, w in zip(rest, widths[1:], strict=True)]
-            )
-        )
-    return "\n".join(lines) + "\n"

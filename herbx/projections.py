@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import IO, Any
 
-from herbx import audit, costs, darwincore, rawjsonl
+from herbx import audit, costs, darwincore, rawjsonl, tables
 from herbx import events as ev
 from herbx.errors import UsageError
 from herbx.ledger import Ledger
@@ -41,12 +41,9 @@ def environment_json(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
 def costs_csv(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
     """Write a run's spend and request tallies by day, model and key."""
     rows = costs.detail(costs.fold(ledger.read(types=costs.TYPES)), run_id)
-    if rows:
-        out.write(costs.to_csv(rows).encode())
-    else:
-        out.write(
-            (",".join(("day", "run", "model", "key", *costs.COLUMNS)) + "\n").encode()
-        )
+    names = ["day", "run", "model", "key", *costs.COLUMNS]
+    values = [[row[name] for name in names] for row in rows]
+    out.write(tables.render(names, values, "csv").encode())
 
 
 def audit_log(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from herbx import costs as tally
+from herbx import tables
 from herbx.cli.app import LedgerOption, app
 from herbx.ledger import Ledger
 from herbx.projections import choose_run
@@ -44,10 +44,6 @@ def costs(
             choose_run(opened, run)
         rows = tally.fold(opened.read(types=tally.TYPES)).by(by.value, run)
 
-    if output_format is Format.csv:
-        typer.echo(tally.to_csv(rows), nl=False)
-    elif output_format is Format.json:
-        for row in rows:
-            typer.echo(json.dumps(row))
-    else:
-        typer.echo(tally.to_table(rows), nl=False)
+    names = list(rows[0])
+    values = [[row[name] for name in names] for row in rows]
+    typer.echo(tables.render(names, values, output_format.value), nl=False)
