@@ -10,7 +10,6 @@ Invariants:
 
 from __future__ import annotations
 
-import fcntl
 import os
 import stat
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from herbx.errors import UsageError
 from herbx.keys import check, clean
+from herbx.locks import exclusive
 
 API_KEY = "OPENROUTER_API_KEY"
 MANAGEMENT_KEY = "OPENROUTER_PROVISIONING_KEY"
@@ -134,14 +134,8 @@ class KeysFile:
     def lock(self) -> Iterator[None]:
         """Hold an exclusive lock beside the file: one provisioning at a time."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        descriptor = os.open(lock_path, os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        with exclusive(self.path.with_name(self.path.name + ".lock")):
             yield
-        finally:
-            fcntl.flock(descriptor, fcntl.LOCK_UN)
-            os.close(descriptor)
 
     def _lines(self) -> list[str]:
         if not self.path.exists():

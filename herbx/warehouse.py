@@ -21,11 +21,8 @@ Views (all times UTC):
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +31,7 @@ from sqlalchemy import select
 
 from herbx.errors import UsageError
 from herbx.ledger import Ledger, stored_row
+from herbx.locks import exclusive
 from herbx.schema import events as events_table
 
 if TYPE_CHECKING:
@@ -140,7 +138,7 @@ class Warehouse:
     def refresh(self) -> int:
         """Export events committed since the last refresh; return how many."""
         self.parts.mkdir(parents=True, exist_ok=True)
-        with self._lock():
+        with exclusive(self.folder / ".lock"):
             state = self._state()
             if state.get("format") != FORMAT:
                 for part in self.parts.glob("*.parquet"):
@@ -228,16 +226,6 @@ class Warehouse:
         temporary = self.state_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(state))
         os.replace(temporary, self.state_file)
-
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        descriptor = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(descriptor, fcntl.LOCK_UN)
-            os.close(descriptor)
 
 
 def default_folder(ledger: Ledger) -> Path:
