@@ -259,30 +259,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     KeyRetired,
 )
 
-AnyEvent = (
-    RunStarted
-    | RunResumed
-    | EnvironmentSnapshotTaken
-    | SpecimenDiscovered
-    | RequestSent
-    | ResponseReceived
-    | RequestFailed
-    | RetryScheduled
-    | ResultSaved
-    | SpecimenFailed
-    | SpecimenRequeued
-    | ValidationCheckpoint
-    | RunFinished
-    | RunAborted
-    | KeyLoaded
-    | AuthRejected
-    | RotationStarted
-    | KeyProvisioned
-    | ProvisioningFailed
-    | KeyRotated
-    | KeyRetired
-)
-
 BY_TAG: dict[str, type[Event]] = {cls.__struct_config__.tag: cls for cls in EVENT_TYPES}
 
 # (event type, stored version) -> function turning that payload into the next version.

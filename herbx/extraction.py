@@ -153,7 +153,6 @@ class Extraction:
             read_timeout=options.read_timeout,
         )
         self.progress = progress or Progress()
-        self.sleep = sleep
         self.retry = RetryPolicy(options.max_attempts, options.backoff)
         self.thresholds = validation.Thresholds(
             options.validate_after,

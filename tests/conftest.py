@@ -22,7 +22,7 @@ RECORDED = ROOT / "samples" / "recorded" / "gpt-4o-mini-2024-07-18.jsonl"
 
 # Visibly fake keys: not 64 hex digits, so no scanner mistakes them for real ones.
 KEY = "sk-or-v1-testkey-alpha-000000000000000000000000000000000000000001"
-KEY_WITH_NEWLINE = KEY + "\n"
+MANAGEMENT = "sk-or-v1-testkey-management-00000000000000000000000000000000000000"
 
 
 @pytest.fixture

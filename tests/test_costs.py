@@ -11,9 +11,8 @@ import pytest
 from herbx.fakeserver import Fault, hash_key
 from herbx.keys import fingerprint
 
-from .conftest import KEY
+from .conftest import KEY, MANAGEMENT
 
-MANAGEMENT = "sk-or-v1-testkey-management-00000000000000000000000000000000000000"
 FAST = ["--backoff", "0.01", "--confirm-pause", "0.01", "--validate-after", "0"]
 
 

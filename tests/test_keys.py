@@ -13,9 +13,8 @@ from herbx.fakeserver import Fault
 from herbx.keys import fingerprint
 from herbx.keystore import KeysFile
 
-from .conftest import KEY
+from .conftest import KEY, MANAGEMENT
 
-MANAGEMENT = "sk-or-v1-testkey-management-00000000000000000000000000000000000000"
 SECOND = "sk-or-v1-testkey-bravo-000000000000000000000000000000000000000002"
 # One request at a time, so that tests can name which key each request used.
 FAST = ["--confirm-pause", "0.01", "--backoff", "0.01", "--concurrency", "1"]

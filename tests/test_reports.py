@@ -9,9 +9,8 @@ import pytest
 
 from herbx.fakeserver import Fault
 
-from .conftest import KEY
+from .conftest import KEY, MANAGEMENT
 
-MANAGEMENT = "sk-or-v1-testkey-management-00000000000000000000000000000000000000"
 FAST = ["--backoff", "0.01", "--confirm-pause", "0.01", "--validate-after", "0"]
 
 
