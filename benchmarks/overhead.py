@@ -101,7 +101,7 @@ def main() -> None:
         ledger.close()
         shutil.rmtree(sheets)
 
-    saved = len(outcome.state.saved)
+    saved = outcome.state.saved
     outside = wall - http.total
     per = 1000 / count
     print(f"specimens                 {count} ({saved} saved)")

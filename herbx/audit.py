@@ -85,8 +85,11 @@ def describe(record: Record, paths: dict[str, str]) -> tuple[str, str]:
 
     match event:
         case ev.RunStarted():
+            # Ledgers from before the streamed walk counted the input up front.
+            count = event.specimen_count
+            counted = f", {count} specimens" if count else ""
             return "INFO", (
-                f"run started: model {event.model}, {event.specimen_count} specimens, "
+                f"run started: model {event.model}{counted}, "
                 f"endpoint {event.endpoint}, prompt {event.prompt_sha256[:12]}"
             )
         case ev.RunResumed():
@@ -107,6 +110,16 @@ def describe(record: Record, paths: dict[str, str]) -> tuple[str, str]:
                 f", also as {', '.join(event.duplicates)}" if event.duplicates else ""
             )
             return "INFO", f"specimen discovered: {event.path}{extra}"
+        case ev.DuplicateFound():
+            return "INFO", (
+                f"duplicate found: {event.path} holds the same image as "
+                f"{name(event.specimen_id)}; not sent again"
+            )
+        case ev.InputScanned():
+            return "INFO", (
+                f"input scanned: {event.files} files, {event.new} new specimens, "
+                f"{event.duplicates} duplicates, digest {event.input_digest[:12]}"
+            )
         case ev.RequestSent():
             key = f" with key {event.key_fingerprint}" if event.key_fingerprint else ""
             return "INFO", (

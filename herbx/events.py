@@ -31,8 +31,10 @@ class RunStarted(Event, tag="run_started", kw_only=True):
     prompt_sha256: str
     prompt_text: str
     images_dir: str
-    input_digest: str
-    specimen_count: int
+    # Ledgers written before the folder was read as a stream hold the input here;
+    # since then the run starts before the walk, and ``input_scanned`` holds it.
+    input_digest: str = ""
+    specimen_count: int = 0
     options: dict[str, Any] = {}
     herbx_version: str = ""
     argv: list[str] = []
@@ -41,9 +43,11 @@ class RunStarted(Event, tag="run_started", kw_only=True):
 class RunResumed(Event, tag="run_resumed", kw_only=True):
     """A process attached to an existing run to continue it."""
 
-    input_digest: str
-    specimen_count: int
+    # As in ``run_started``: older ledgers only; see ``input_scanned``.
+    input_digest: str = ""
+    specimen_count: int = 0
     argv: list[str] = []
+    # Specimens left from earlier invocations; the walk may add new ones.
     pending: int = 0
     endpoint: str = ""
 
@@ -61,6 +65,22 @@ class SpecimenDiscovered(Event, tag="specimen_discovered", kw_only=True):
     path: str
     size: int
     duplicates: list[str] = []
+
+
+class DuplicateFound(Event, tag="duplicate_found", kw_only=True):
+    """Another file holds the same bytes as a discovered specimen: not sent again."""
+
+    specimen_id: str
+    path: str
+
+
+class InputScanned(Event, tag="input_scanned", kw_only=True):
+    """The images folder has been read to the end by this invocation."""
+
+    input_digest: str  # SHA-256 over every "name<TAB>content hash" line, walk order
+    files: int
+    new: int  # specimens this walk added to the run
+    duplicates: int  # files whose bytes another name of the run already holds
 
 
 class RequestSent(Event, tag="request_sent", kw_only=True):
@@ -240,6 +260,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     RunResumed,
     EnvironmentSnapshotTaken,
     SpecimenDiscovered,
+    DuplicateFound,
+    InputScanned,
     RequestSent,
     ResponseReceived,
     RequestFailed,

@@ -11,6 +11,7 @@ The order of every step is what makes a crash harmless:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import secrets
 import threading
@@ -24,7 +25,16 @@ from typing import Any
 
 import msgspec
 
-from herbx import answers, failpoints, images, interrupts, pricing, validation
+from herbx import (
+    answers,
+    backlog,
+    failpoints,
+    images,
+    interrupts,
+    pricing,
+    specimens,
+    validation,
+)
 from herbx import events as ev
 from herbx.environment import snapshot
 from herbx.errors import ImageError, RunStopped, UsageError
@@ -42,7 +52,7 @@ from herbx.openrouter import (
 from herbx.projections import environment_document, raw_jsonl
 from herbx.rawjsonl import LiveFile, render, write_atomically
 from herbx.retry import RetryPolicy
-from herbx.specimens import Specimen, input_digest, scan
+from herbx.specimens import Specimen
 from herbx.state import RunState, fold
 from herbx.throttle import Throttle
 
@@ -165,13 +175,19 @@ class Extraction:
         self.out = (options.out or Path("runs") / self.run_id).resolve()
         self.state = RunState(self.run_id)
         self.raw: LiveFile | None = None
-        self.specimens: dict[str, Specimen] = {}
         self.throttle = Throttle(options.rpm, first_backoff=options.backoff)
         # One lock orders the ledger appends, the run state and raw.jsonl lines of
         # all workers; the ledger's own lock only orders its transactions.
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._in_flight = 0
+        # Decoding a sheet is CPU work and needs its full pixels in memory: more
+        # decodes at once than cores would not go faster, and peak memory would grow
+        # with --concurrency (a 5000x7000 sheet is 100 MB decoded) and, through the
+        # allocator's per-thread slack, with the length of the run.
+        self._decoding = threading.BoundedSemaphore(
+            max(1, min(options.concurrency, os.cpu_count() or 1))
+        )
         self.keys = KeyRing(
             run_id=self.run_id,
             ledger=ledger,
@@ -182,36 +198,33 @@ class Extraction:
             sleep=sleep,
         )
 
-    def execute(self, found: list[Specimen] | None = None) -> Outcome:
-        """Run (or resume) to the end, a stop, or the limit; return how it ended.
-
-        ``found`` is the result of ``scan`` when the caller has already looked.
-        """
-        found = scan(self.options.images_dir) if found is None else found
+    def execute(self) -> Outcome:
+        """Run (or resume) to the end, a stop, or the limit; return how it ended."""
+        specimens.check_folder(self.options.images_dir)
         with self.ledger.run_lock(self.run_id):
-            return self._execute(found)
+            return self._execute()
 
-    def _execute(self, found: list[Specimen]) -> Outcome:
-        self.specimens = {s.specimen_id: s for s in found}
-        resumed = self._begin(found)
+    def _execute(self) -> Outcome:
+        resumed = self._begin()
         self._write_environment()
         self.raw = LiveFile(
             self.out / "raw.jsonl", lambda out: raw_jsonl(self.ledger, self.run_id, out)
         )
-        pending = self.state.pending()
+        todo: Iterator[tuple[Specimen, int]] = backlog.pending(self.ledger, self.run_id)
+        count = self.state.pending
         if self.options.limit is not None:
-            pending = pending[: self.options.limit]
+            todo = itertools.islice(todo, self.options.limit)
+            count = min(count, self.options.limit)
 
         stopped = None
         # With --limit the bar counts to where this invocation will stop.
-        total = min(len(self.state.paths), self.state.done + len(pending))
-        self.progress.start(total, self.state.done, self.state.spend)
+        self.progress.start(self.state.done + count, self.state.done, self.state.spend)
         try:
-            if pending:
+            if count:
                 history = self.ledger.read(run_id=self.run_id, types=KEY_HISTORY)
                 self.keys.start(history)
-                self._work(pending)
-            if not self.state.pending() and not self.state.finished:
+                self._work(todo, count)
+            if not self.state.pending and not self.state.finished:
                 self._append([self._finished_event()])
         except RunStopped as stop:
             stopped = stop
@@ -228,8 +241,8 @@ class Extraction:
             self.raw.close()
         return Outcome(self.run_id, self.out, self.state, stopped, resumed)
 
-    def _work(self, pending: list[str]) -> None:
-        """Work through the pending specimens with ``concurrency`` workers.
+    def _work(self, todo: Iterator[tuple[Specimen, int]], count: int) -> None:
+        """Work through ``count`` pending specimens with ``concurrency`` workers.
 
         The first specimen goes alone, so that a wrong model, key or prompt costs one
         request rather than one per worker. A worker that hits a stop (validation,
@@ -239,27 +252,24 @@ class Extraction:
         """
         errors: list[BaseException] = []
 
-        def worker(todo: Iterator[str]) -> None:
+        def worker(todo: Iterator[tuple[Specimen, int]]) -> None:
             while not self._stopping.is_set():
+                # The backlog reads the ledger as it goes: one reader at a time.
                 with self._lock:
-                    specimen_id = next(todo, None)
-                if specimen_id is None:
+                    item = next(todo, None)
+                if item is None:
                     return
                 try:
-                    specimen = self.specimens.get(specimen_id)
-                    if specimen is None:
-                        self._missing(specimen_id)
-                    else:
-                        self._process(specimen)
+                    self._process(*item)
                 except BaseException as exc:  # handed to the main thread below
                     with self._lock:
                         errors.append(exc)
                     self._stopping.set()
                     return
 
-        worker(iter(pending[:1]))
-        rest = iter(pending[1:])
-        count = min(self.options.concurrency, len(pending) - 1)
+        worker(itertools.islice(todo, 1))
+        rest = todo
+        count = min(self.options.concurrency, count - 1)
         if errors or count <= 1:
             worker(rest)
         else:
@@ -281,9 +291,8 @@ class Extraction:
 
     # -- starting and resuming -------------------------------------------------------
 
-    def _begin(self, found: list[Specimen]) -> bool:
+    def _begin(self) -> bool:
         """Append the events that open this invocation; return True when resuming."""
-        digest = input_digest(found)
         if self.ledger.last_seq(self.run_id):
             self.state = fold(self.run_id, self.ledger.read(run_id=self.run_id))
             self._check_compatible()
@@ -292,32 +301,25 @@ class Extraction:
                 # Keep writing where the run started, wherever it is resumed from.
                 self.out = Path(started.options["out"])
             self._check_out()
-            new = [s for s in found if s.specimen_id not in self.state.paths]
             # After an early-validation stop the failures are most likely the
             # configuration's fault, which the user has now fixed: try them again.
             stopped = self.state.stopped
             after_validation = stopped is not None and stopped.reason == "validation"
             retry = self.options.retry_failed or after_validation
-            requeue = list(self.state.failed) if retry else []
+            requeued = self.state.failed if retry else 0
             self._append(
                 [
                     ev.RunResumed(
                         endpoint=self.endpoint,
-                        input_digest=digest,
-                        specimen_count=len(found),
                         argv=self._argv(),
-                        pending=len(self.state.pending()) + len(new) + len(requeue),
+                        pending=self.state.pending + requeued,
                     ),
                     self._snapshot(),
                 ]
             )
-            self._discover(new)
-            self._append(
-                [
-                    ev.SpecimenRequeued(specimen_id=sid, path=self.state.paths[sid])
-                    for sid in requeue
-                ]
-            )
+            self._discover()
+            if retry:
+                self._requeue()
             return True
 
         self._check_out()
@@ -329,8 +331,6 @@ class Extraction:
                     prompt_sha256=self.prompt_sha256,
                     prompt_text=self.options.prompt_text,
                     images_dir=str(self.options.images_dir.resolve()),
-                    input_digest=digest,
-                    specimen_count=len(found),
                     options={**self.options.recorded(), "out": str(self.out)},
                     herbx_version=_version(),
                     argv=self._argv(),
@@ -338,18 +338,8 @@ class Extraction:
                 self._snapshot(),
             ]
         )
-        self._discover(found)
+        self._discover()
         return False
-
-    def _missing(self, specimen_id: str) -> None:
-        path = self.state.paths[specimen_id]
-        self._fail(
-            Specimen(specimen_id, path, 0),
-            "image_missing",
-            f"{path} is no longer in {self.options.images_dir} with the same content; "
-            "put it back and resume with --retry-failed",
-            attempts=0,
-        )
 
     def _check_out(self) -> None:
         """Refuse an output folder that cannot be written, before recording anything."""
@@ -387,18 +377,84 @@ class Extraction:
                 "the same --prompt, or start a new run with --new-run"
             )
 
-    def _discover(self, found: list[Specimen]) -> None:
-        # Batched so a 10,000-sheet discovery is a few transactions, not thousands.
-        for start in range(0, len(found), DISCOVERY_BATCH):
-            batch = found[start : start + DISCOVERY_BATCH]
+    def _discover(self) -> None:
+        """Walk the images folder and record what is new to the run.
+
+        The folder is read as a stream: files are hashed one at a time and recorded
+        in batches, and whether a file is new is asked of the ledger, batch by batch,
+        so nothing per file stays in memory. A file that cannot be read stops the
+        walk with the run recorded as stopped; the same command resumes it.
+        """
+        digest = hashlib.sha256()
+        files = new = duplicates = 0
+        try:
+            for batch in backlog.batches(
+                specimens.walk(self.options.images_dir), DISCOVERY_BATCH
+            ):
+                files += len(batch)
+                for specimen in batch:
+                    digest.update(specimens.line(specimen))
+                found, copies = self._record_new(batch)
+                new += found
+                duplicates += copies
+        except UsageError as exc:
+            self._append([ev.RunAborted(reason="input", message=str(exc))])
+            raise
+        self._append(
+            [
+                ev.InputScanned(
+                    input_digest=digest.hexdigest(),
+                    files=files,
+                    new=new,
+                    duplicates=duplicates,
+                )
+            ]
+        )
+
+    def _record_new(self, batch: tuple[Specimen, ...]) -> tuple[int, int]:
+        """Record the specimens and duplicate names of one batch of files."""
+        names = {
+            specimen_id: standing.names
+            for specimen_id, standing in backlog.standings(
+                self.ledger, self.run_id, {s.specimen_id for s in batch}
+            ).items()
+        }
+        new_events: list[ev.Event] = []
+        new = duplicates = 0
+        for specimen in batch:
+            known = names.get(specimen.specimen_id)
+            if known is None:
+                names[specimen.specimen_id] = [specimen.path]
+                new += 1
+                new_events.append(
+                    ev.SpecimenDiscovered(
+                        specimen_id=specimen.specimen_id,
+                        path=specimen.path,
+                        size=specimen.size,
+                    )
+                )
+                continue
+            if specimen.path == known[0]:
+                continue
+            duplicates += 1
+            if specimen.path not in known:
+                known.append(specimen.path)
+                new_events.append(
+                    ev.DuplicateFound(
+                        specimen_id=specimen.specimen_id, path=specimen.path
+                    )
+                )
+        if new_events:
+            self._append(new_events)
+        return new, duplicates
+
+    def _requeue(self) -> None:
+        """Put the run's failed specimens back in the backlog, in batches."""
+        failed = backlog.failed(self.ledger, self.run_id)
+        for batch in backlog.batches(failed, DISCOVERY_BATCH):
             self._append(
                 [
-                    ev.SpecimenDiscovered(
-                        specimen_id=s.specimen_id,
-                        path=s.path,
-                        size=s.size,
-                        duplicates=list(s.duplicates),
-                    )
+                    ev.SpecimenRequeued(specimen_id=s.specimen_id, path=s.path)
                     for s in batch
                 ]
             )
@@ -419,13 +475,24 @@ class Extraction:
 
     # -- one specimen ----------------------------------------------------------------
 
-    def _process(self, specimen: Specimen) -> None:
-        path = self.options.images_dir / specimen.path
-        try:
-            prepared = images.prepare(path, self.options.max_side)
-        except ImageError as exc:
-            self._fail(specimen, "unreadable_image", str(exc), attempts=0)
-            return
+    def _process(self, specimen: Specimen, attempt: int) -> None:
+        with self._decoding:
+            data = self._read(specimen)
+            if data is None:
+                self._fail(
+                    specimen,
+                    "image_missing",
+                    f"{specimen.path} is no longer in {self.options.images_dir} with "
+                    "the same content; put it back and resume with --retry-failed",
+                    attempts=0,
+                )
+                return
+            try:
+                prepared = images.prepare(data, self.options.max_side, specimen.path)
+            except ImageError as exc:
+                self._fail(specimen, "unreadable_image", str(exc), attempts=0)
+                return
+            del data
 
         body = request_body(
             self.options.model,
@@ -434,7 +501,6 @@ class Extraction:
             max_tokens=self.options.max_tokens,
             detail=self.options.detail,
         )
-        attempt = self.state.attempts.get(specimen.specimen_id, 0)
         tries = 0
         while True:
             if self._stopping.is_set():
@@ -508,6 +574,21 @@ class Extraction:
                     f"({failure.reason})"
                 )
             self._stopping.wait(delay)
+
+    def _read(self, specimen: Specimen) -> bytes | None:
+        """The specimen's bytes, from whichever recorded name still holds them.
+
+        The folder may have changed since the specimen was discovered (a resumed
+        run), and sending other bytes under this id would misattribute the record.
+        """
+        for name in specimen.names:
+            try:
+                data = (self.options.images_dir / name).read_bytes()
+            except OSError:
+                continue
+            if hashlib.sha256(data).hexdigest() == specimen.specimen_id:
+                return data
+        return None
 
     def _attempt(
         self,
@@ -678,7 +759,7 @@ class Extraction:
         verdict = validation.check(
             self.thresholds,
             self.state.done,
-            len(self.state.saved),
+            self.state.saved,
             self.state.early_check_passed,
         )
         if verdict.checkpoints:
@@ -691,9 +772,9 @@ class Extraction:
 
     def _finished_event(self) -> ev.RunFinished:
         return ev.RunFinished(
-            specimens=len(self.state.paths),
-            succeeded=len(self.state.saved),
-            failed=len(self.state.failed),
+            specimens=self.state.specimens,
+            succeeded=self.state.saved,
+            failed=self.state.failed,
             spend=round(self.state.spend, 10),
         )
 

@@ -69,21 +69,28 @@ def relative_name(path: Path, root: Path) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    """Return the SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
+    """Return the SHA-256 of a file's bytes."""
     try:
         with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+            # file_digest reads into one reused buffer: no large transient per file.
+            return hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as exc:
         raise ImageError(f"cannot read {path}: {exc.strerror}") from exc
-    return digest.hexdigest()
 
 
-def prepare(path: Path, max_side: int = DEFAULT_MAX_SIDE) -> Prepared:
-    """Orient, downscale and re-encode an image as deterministic JPEG bytes."""
+def prepare(
+    source: Path | bytes, max_side: int = DEFAULT_MAX_SIDE, name: str = ""
+) -> Prepared:
+    """Orient, downscale and re-encode an image as deterministic JPEG bytes.
+
+    ``source`` is a file, or a file's bytes already read (``name`` then names it in
+    errors).
+    """
+    if isinstance(source, Path):
+        name = name or source.name
+    opened = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        with Image.open(path) as image:
+        with Image.open(opened) as image:
             image.load()
             image = ImageOps.exif_transpose(image)
             image = _flatten(image)
@@ -100,7 +107,7 @@ def prepare(path: Path, max_side: int = DEFAULT_MAX_SIDE) -> Prepared:
                 subsampling="4:2:0",
             )
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"cannot read image {path.name}: {exc}") from exc
+        raise ImageError(f"cannot read image {name}: {exc}") from exc
 
     data = buffer.getvalue()
     return Prepared(

@@ -22,7 +22,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
-from sqlalchemy import bindparam, create_engine, func, insert, inspect, select
+from sqlalchemy import (
+    bindparam,
+    create_engine,
+    exists,
+    func,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -363,16 +371,26 @@ class Ledger:
         after: int = 0,
         upto: int | None = None,
         types: Iterable[str] | None = None,
+        specimens: Iterable[str] | None = None,
+        unless_followed_by: Iterable[str] | None = None,
         since: str | None = None,
         until: str | None = None,
         batch: int = 2000,
     ) -> Iterator[Record]:
         """Yield stored events in position order, optionally for one run or type.
 
+        ``specimens`` narrows to the events of those specimen ids (give a run too:
+        the index that serves it starts with the run). ``unless_followed_by`` leaves
+        out an event when a later event of the same run and specimen has one of
+        those types: a specimen's standing outcome, found by the index, not by
+        holding every specimen in memory.
+
         Rows are fetched in batches of short transactions so that a long fold never
         holds a read snapshot open while a run is writing.
         """
         type_list = list(types) if types is not None else None
+        specimen_list = list(specimens) if specimens is not None else None
+        later_types = list(unless_followed_by) if unless_followed_by else None
         position = after
         while True:
             query = (
@@ -387,6 +405,18 @@ class Ledger:
                 query = query.where(events_table.c.position <= upto)
             if type_list is not None:
                 query = query.where(events_table.c.type.in_(type_list))
+            if specimen_list is not None:
+                query = query.where(events_table.c.specimen_id.in_(specimen_list))
+            if later_types is not None:
+                later = events_table.alias("later")
+                query = query.where(
+                    ~exists().where(
+                        later.c.run_id == events_table.c.run_id,
+                        later.c.specimen_id == events_table.c.specimen_id,
+                        later.c.type.in_(later_types),
+                        later.c.position > events_table.c.position,
+                    )
+                )
             if since is not None:
                 query = query.where(events_table.c.ts >= since)
             if until is not None:

@@ -54,24 +54,17 @@ OUTCOMES = ("result_saved", "specimen_failed")
 def write(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
     """Write a run's raw.jsonl: each specimen's latest outcome, in outcome order.
 
-    Two passes keep memory flat however large the run: the first reads only the real
-    columns to find which outcome of each specimen stands (a requeue withdraws one),
-    the second renders just those.
+    An outcome stands unless a later outcome or a requeue of the same specimen
+    follows it; the ledger answers that through its run-and-specimen index, so the
+    rebuild holds one batch of events at a time however large the run.
     """
-    standing: dict[str, int] = {}
-    for position, kind, specimen_id in ledger.index(
-        run_id=run_id, types=(*OUTCOMES, "specimen_requeued")
-    ):
-        if kind == "specimen_requeued":
-            standing.pop(specimen_id, None)
-        else:
-            standing[specimen_id] = position
-    keep = set(standing.values())
-    del standing
-
-    for record in ledger.read(run_id=run_id, types=OUTCOMES):
-        if record.position in keep:
-            out.write(render(record) or b"")
+    standing = ledger.read(
+        run_id=run_id,
+        types=OUTCOMES,
+        unless_followed_by=(*OUTCOMES, "specimen_requeued"),
+    )
+    for record in standing:
+        out.write(render(record) or b"")
 
 
 def write_atomically(path: Path, data: bytes | Callable[[IO[bytes]], None]) -> None:

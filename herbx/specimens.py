@@ -2,15 +2,15 @@
 
 A specimen is the SHA-256 of an image file's bytes: the same bytes under two names are
 one specimen (the other names are kept as duplicates), and two files with the same
-name in different folders are two specimens.
+name in different folders are two specimens. The folder is read as a stream, one file
+at a time, so a folder of a million sheets costs no more memory than one of ten.
 """
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from sys import intern
 
 from herbx import images
 from herbx.errors import ImageError, UsageError
@@ -23,10 +23,18 @@ class Specimen:
     size: int
     duplicates: tuple[str, ...] = ()
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every recorded file name of the specimen, the first one first."""
+        return (self.path, *self.duplicates)
 
-def scan(images_dir: Path) -> list[Specimen]:
-    """Find the specimens under a folder: one per distinct file content."""
-    by_hash: dict[str, Specimen] = {}
+
+def walk(images_dir: Path) -> Iterator[Specimen]:
+    """Yield one Specimen per image file under a folder, in a stable sorted order.
+
+    Files are not merged here: two files with the same bytes come out as two
+    Specimens with the same id, and the caller decides what a duplicate means.
+    """
     for path in images.find(images_dir):
         name = images.relative_name(path, images_dir)
         try:
@@ -41,25 +49,25 @@ def scan(images_dir: Path) -> list[Specimen]:
             size = path.stat().st_size
         except (ImageError, OSError) as exc:
             raise UsageError(f"cannot read {name}: {exc}") from exc
-        known = by_hash.get(digest)
-        if known is None:
-            by_hash[digest] = Specimen(intern(digest), intern(name), size)
-        else:
-            by_hash[digest] = Specimen(
-                digest, known.path, known.size, (*known.duplicates, name)
-            )
-    if not by_hash:
+        yield Specimen(digest, name, size)
+
+
+def check_folder(images_dir: Path) -> None:
+    """Refuse a folder without sheet images, before anything is recorded."""
+    if next(images.find(images_dir), None) is None:
         raise UsageError(
             f"no images ({', '.join(images.SUFFIXES)}) under {images_dir}; "
             "give the folder that holds the sheet images"
         )
-    return list(by_hash.values())
 
 
-def input_digest(specimens: list[Specimen]) -> str:
-    """Digest of the input list: every relative path and its content hash."""
-    digest = hashlib.sha256()
-    for specimen in sorted(specimens, key=lambda s: s.path):
-        for name in (specimen.path, *specimen.duplicates):
-            digest.update(f"{name}\t{specimen.specimen_id}\n".encode())
-    return digest.hexdigest()
+def count(images_dir: Path) -> int:
+    """The number of distinct specimens under a folder (for planning)."""
+    check_folder(images_dir)
+    # Raw 32-byte digests take half the memory of the hex ids.
+    return len({bytes.fromhex(s.specimen_id) for s in walk(images_dir)})
+
+
+def line(specimen: Specimen) -> bytes:
+    """The input digest's line for one file: its name and its content hash."""
+    return f"{specimen.path}\t{specimen.specimen_id}\n".encode()

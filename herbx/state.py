@@ -1,8 +1,9 @@
 """The state of one run, folded from its events.
 
-This is what a resuming process trusts: the ledger, not its memory. Specimens keep
-their discovery order; a specimen is finished once it has a saved result or a failure
-that was not later requeued.
+This is what a resuming process trusts: the ledger, not its memory. A specimen is
+finished once it has a saved result or a failure that was not later requeued. Only
+counts are kept here, never one entry per specimen: which specimens are still to do
+is read from the ledger a batch at a time (see ``backlog``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from sys import intern
 
 from herbx import events as ev
 from herbx.answers import covered
@@ -26,12 +26,10 @@ class RunState:
     run_id: str
     started: ev.RunStarted | None = None
     last_seq: int = 0
-    paths: dict[str, str] = field(default_factory=dict)
-    # Ids only, and coverage as counts: a 10,000-sheet run must not hold its records.
-    saved: set[str] = field(default_factory=set)
-    failed: dict[str, str] = field(default_factory=dict)
+    specimens: int = 0
+    saved: int = 0
+    failed: int = 0  # failed and not requeued since
     coverage: Counter[str] = field(default_factory=Counter)
-    attempts: dict[str, int] = field(default_factory=dict)
     spend: float = 0.0
     costliest: float = 0.0
     unknown_cost: int = 0
@@ -49,16 +47,12 @@ class RunState:
         self.started_at = self.started_at or record.ts
         self.updated_at = record.ts
         event = record.event
-        # One string object per specimen id, however many dicts and sets hold it:
-        # a 10,000-sheet run would otherwise keep several copies of each.
-        specimen_id = intern(record.specimen_id) if record.specimen_id else ""
         match event:
             case ev.RunStarted():
                 self.started = event
             case ev.SpecimenDiscovered():
-                self.paths.setdefault(specimen_id, intern(event.path))
+                self.specimens += 1  # once per id: duplicates are other events
             case ev.RequestSent():
-                self.attempts[specimen_id] = event.attempt
                 # Unknown until a response says what it cost; a request that timed
                 # out or died with the process may still have been billed.
                 self.unknown_cost += 1
@@ -71,17 +65,17 @@ class RunState:
                 reason="connection_error" | "connect_timeout" | "invalid_request"
             ):
                 self.unknown_cost -= 1  # never reached the endpoint: nothing billed
+            # A specimen gets one outcome, and is requeued only after a failure,
+            # so counting events counts specimens.
             case ev.ResultSaved():
-                self.failed.pop(specimen_id, None)
-                self.saved.add(specimen_id)
-                self.attempts.pop(specimen_id, None)  # a saved sheet is never resent
+                self.saved += 1
                 self.coverage.update(covered(event.fields))
                 self.finished = False
             case ev.SpecimenFailed():
-                self.failed[specimen_id] = intern(event.reason)
+                self.failed += 1
                 self.finished = False
             case ev.SpecimenRequeued():
-                self.failed.pop(specimen_id, None)
+                self.failed -= 1
             case ev.ValidationCheckpoint(kind="early", passed=True):
                 self.early_check_passed = True
             case ev.RunFinished():
@@ -97,23 +91,21 @@ class RunState:
     @property
     def done(self) -> int:
         """Specimens with an outcome."""
-        return len(self.saved) + len(self.failed)
+        return self.saved + self.failed
 
-    def has_outcome(self, specimen_id: str) -> bool:
-        return specimen_id in self.saved or specimen_id in self.failed
+    @property
+    def pending(self) -> int:
+        """Specimens without an outcome."""
+        return self.specimens - self.done
 
     @property
     def status(self) -> str:
         """``finished``, ``stopped: REASON``, or ``unfinished`` (running or crashed)."""
-        if self.finished and not self.pending():
+        if self.finished and not self.pending:
             return "finished"
         if self.stopped is not None:
             return f"stopped: {self.stopped.reason}"
         return "unfinished"
-
-    def pending(self) -> list[str]:
-        """Specimens without an outcome, in discovery order."""
-        return [sid for sid in self.paths if not self.has_outcome(sid)]
 
 
 def fold(run_id: str, records: Iterable[Record]) -> RunState:
@@ -153,6 +145,6 @@ def find_unfinished(
     ]
     for run_id in reversed(candidates):
         state = fold(run_id, ledger.read(run_id=run_id))
-        if not state.finished or state.pending():
+        if not state.finished or state.pending:
             return run_id
     return None

@@ -60,12 +60,17 @@ SELECT position, run_id, seq, type, version,
 FROM read_parquet({parts});
 
 CREATE OR REPLACE VIEW runs AS
-SELECT run_id,
+SELECT started.run_id,
        payload->>'model' AS model,
        payload->>'endpoint' AS endpoint,
        ts AS started_at,
-       CAST(payload->>'specimen_count' AS BIGINT) AS specimens
-FROM events WHERE type = 'run_started';
+       coalesce(found.specimens, 0) AS specimens
+FROM events AS started
+LEFT JOIN (
+    SELECT run_id, count(*) AS specimens FROM events
+    WHERE type = 'specimen_discovered' GROUP BY run_id
+) AS found USING (run_id)
+WHERE type = 'run_started';
 
 CREATE OR REPLACE VIEW requests AS
 WITH sent AS (

@@ -10,7 +10,7 @@ from PIL import Image
 
 from herbx import images
 from herbx.errors import ImageError, UsageError
-from herbx.specimens import input_digest, scan
+from herbx.specimens import check_folder, count, walk
 
 from .conftest import SAMPLES
 
@@ -35,7 +35,7 @@ def test_a_missing_or_empty_folder_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="no such directory"):
         list(images.find(tmp_path / "nope"))
     with pytest.raises(UsageError, match="no images"):
-        scan(tmp_path)
+        check_folder(tmp_path)
 
 
 def test_identical_bytes_under_two_names_are_one_specimen(tmp_path):
@@ -44,18 +44,11 @@ def test_identical_bytes_under_two_names_are_one_specimen(tmp_path):
     (tmp_path / "z" / "copy.jpg").write_bytes((tmp_path / "a.jpg").read_bytes())
     save(tmp_path / "b.jpg", colour="blue")
 
-    found = scan(tmp_path)
+    walked = list(walk(tmp_path))
 
-    assert [s.path for s in found] == ["a.jpg", "b.jpg"]
-    assert found[0].duplicates == ("z/copy.jpg",)
-
-
-def test_the_input_digest_changes_when_a_file_is_added(tmp_path):
-    save(tmp_path / "a.jpg")
-    before = input_digest(scan(tmp_path))
-    save(tmp_path / "b.jpg", colour="black")
-
-    assert input_digest(scan(tmp_path)) != before
+    assert [s.path for s in walked] == ["a.jpg", "b.jpg", "z/copy.jpg"]
+    assert walked[0].specimen_id == walked[2].specimen_id != walked[1].specimen_id
+    assert count(tmp_path) == 2
 
 
 def test_preparation_is_deterministic_and_downscales_to_the_longest_side():

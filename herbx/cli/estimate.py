@@ -12,7 +12,7 @@ from herbx.estimate import FREE_TIER_DAILY, estimate
 from herbx.ledger import Ledger, resolve_url
 from herbx.openrouter import DEFAULT_MODEL, resolve_model
 from herbx.provisioning import DEFAULT_KEY_LIMIT
-from herbx.specimens import scan
+from herbx.specimens import count
 
 
 @app.command("estimate")
@@ -28,7 +28,7 @@ def estimate_command(
 ) -> None:
     """Plan a run: sheets, cost per sheet, total, keys and free-tier days needed."""
     model_id = resolve_model(model)
-    specimens = len(scan(images_dir))
+    specimens = count(images_dir)
     url = resolve_url(ledger)
     exists = url.get_backend_name() != "sqlite" or Path(url.database or "").exists()
     if exists:

@@ -32,7 +32,7 @@ from herbx.openrouter import (
 )
 from herbx.progress import Bar
 from herbx.provisioning import DEFAULT_KEY_LIMIT
-from herbx.specimens import scan
+from herbx.specimens import check_folder
 from herbx.state import find_unfinished
 
 RUN_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
@@ -169,7 +169,7 @@ def run(
     if not sources.has_any_key() and not sources.can_provision():
         current_key(sources)  # raises the message that says what to set
     # Look at the images before the ledger is opened: a wrong folder writes nothing.
-    found = scan(images_dir)
+    check_folder(images_dir)
 
     options = Options(
         images_dir=images_dir,
@@ -206,7 +206,7 @@ def run(
                 note(f"resuming run {options.run_id} (--new-run starts afresh)")
         extraction = Extraction(opened, options, sources, progress=Bar(stderr))
         try:
-            outcome = extraction.execute(found)
+            outcome = extraction.execute()
         except KeyboardInterrupt as exc:
             note(
                 f"interrupted; run the same command with --run-id "
@@ -224,9 +224,9 @@ def run(
 def print_summary(outcome: Outcome, ledger_name: str) -> None:
     """Print counts, success rate, spend and per-field coverage to stdout."""
     state = outcome.state
-    total = len(state.paths)
-    saved = len(state.saved)
-    failed = len(state.failed)
+    total = state.specimens
+    saved = state.saved
+    failed = state.failed
     finished = saved + failed
     rate = f"{saved / finished:.1%}" if finished else "n/a"
     attempts = "attempt" if state.unknown_cost == 1 else "attempts"
