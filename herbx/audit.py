@@ -7,9 +7,10 @@ same command selects the same events on any host, whatever its local time zone.
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any, Protocol
 
 import msgspec
 
@@ -76,7 +77,11 @@ def _limit(value: float | None) -> str:
     return "none" if value is None else f"${value:.2f}"
 
 
-def describe(record: Record, paths: dict[str, str]) -> tuple[str, str]:
+class Paths(Protocol):
+    def get(self, specimen_id: str, default: str, /) -> str: ...
+
+
+def describe(record: Record, paths: Paths) -> tuple[str, str]:
     """Return the level and the readable text of one event."""
     event = record.event
 
@@ -244,6 +249,64 @@ def line(record: Record, level: str, text: str, with_run: bool) -> str:
     """Format one audit line."""
     run = f"{record.run_id}  " if with_run else ""
     return f"{short_time(record.ts)} {level:<7} {run}{text}"
+
+
+class AuditLines:
+    """The fold behind audit.log: every event's log line, by run.
+
+    It remembers each run's specimen paths so that lines name the sheet, as the
+    live audit does.
+    """
+
+    name = "audit.log"
+    version = 1
+    types = None
+    tables = ("audit_lines", "audit_paths")
+    schema = (
+        "CREATE TABLE audit_lines (position INTEGER PRIMARY KEY, "
+        "run_id TEXT NOT NULL, line TEXT NOT NULL)",
+        "CREATE INDEX audit_lines_run ON audit_lines (run_id, position)",
+        "CREATE TABLE audit_paths (run_id TEXT, specimen_id TEXT, path TEXT, "
+        "PRIMARY KEY (run_id, specimen_id)) WITHOUT ROWID",
+    )
+
+    def apply(self, db: sqlite3.Connection, record: Record) -> None:
+        event = record.event
+        if isinstance(event, ev.SpecimenDiscovered):
+            db.execute(
+                "INSERT OR REPLACE INTO audit_paths VALUES (?, ?, ?)",
+                (record.run_id, event.specimen_id, event.path),
+            )
+        level, text = describe(record, _StoredPaths(db, record.run_id))
+        db.execute(
+            "INSERT INTO audit_lines VALUES (?, ?, ?)",
+            (record.position, record.run_id, line(record, level, text, False)),
+        )
+
+
+class _StoredPaths:
+    """The run's specimen paths, looked up in the fold's table as ``describe``
+    asks for them."""
+
+    def __init__(self, db: sqlite3.Connection, run_id: str):
+        self._db = db
+        self._run_id = run_id
+
+    def get(self, specimen_id: str, default: str) -> str:
+        row = self._db.execute(
+            "SELECT path FROM audit_paths WHERE run_id = ? AND specimen_id = ?",
+            (self._run_id, specimen_id),
+        ).fetchone()
+        return row[0] if row else default
+
+
+def write_log(db: sqlite3.Connection, run_id: str, out: IO[bytes]) -> None:
+    """Write a run's audit.log from the fold's state, oldest first."""
+    rows = db.execute(
+        "SELECT line FROM audit_lines WHERE run_id = ? ORDER BY position", (run_id,)
+    )
+    for (text,) in rows:
+        out.write(text.encode() + b"\n")
 
 
 def json_line(record: Record, level: str, text: str) -> bytes:

@@ -9,7 +9,7 @@ zero. Totals are sums of the costs the API reported, nothing estimated.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sqlite3
 from dataclasses import dataclass
 
 from herbx import events as ev
@@ -66,51 +66,104 @@ class Tally:
         }
 
 
-class Costs:
-    """The fold: feed it events in position order, read tallies by any grouping."""
+class CostTallies:
+    """The stored fold: a tally per (day, run, model, key), kept beside the ledger.
 
-    def __init__(self) -> None:
-        self.tallies: dict[Group, Tally] = {}
-        self._models: dict[str, str] = {}
-        self._requests: dict[str, Group] = {}
+    It also remembers each run's model and each request's group, because a response
+    or a result names only its request.
+    """
 
-    def apply(self, record: Record) -> None:
+    name = "costs"
+    version = 1
+    types = TYPES
+    tables = ("cost_runs", "cost_requests", "cost_tallies")
+    schema = (
+        "CREATE TABLE cost_runs (run_id TEXT PRIMARY KEY, model TEXT NOT NULL)",
+        "CREATE TABLE cost_requests (request_id TEXT PRIMARY KEY, day TEXT, "
+        "run_id TEXT, model TEXT, key TEXT) WITHOUT ROWID",
+        "CREATE TABLE cost_tallies (day TEXT, run_id TEXT, model TEXT, key TEXT, "
+        "spend REAL NOT NULL DEFAULT 0, requests INTEGER NOT NULL DEFAULT 0, "
+        "successes INTEGER NOT NULL DEFAULT 0, known INTEGER NOT NULL DEFAULT 0, "
+        "unreached INTEGER NOT NULL DEFAULT 0, "
+        "PRIMARY KEY (day, run_id, model, key)) WITHOUT ROWID",
+    )
+
+    def apply(self, db: sqlite3.Connection, record: Record) -> None:
         event = record.event
         match event:
             case ev.RunStarted():
-                self._models[record.run_id] = event.model
-            case ev.RequestSent():
-                group = (
-                    record.ts[:10],
-                    record.run_id,
-                    event.model or self._models.get(record.run_id, ""),
-                    event.key_fingerprint or "",
+                db.execute(
+                    "INSERT OR REPLACE INTO cost_runs VALUES (?, ?)",
+                    (record.run_id, event.model),
                 )
-                self._requests[event.request_id] = group
-                self._tally(group).requests += 1
+            case ev.RequestSent():
+                model = event.model
+                if not model:
+                    found = db.execute(
+                        "SELECT model FROM cost_runs WHERE run_id = ?",
+                        (record.run_id,),
+                    ).fetchone()
+                    model = found[0] if found else ""
+                key = event.key_fingerprint or ""
+                group = (record.ts[:10], record.run_id, model, key)
+                db.execute(
+                    "INSERT OR REPLACE INTO cost_requests VALUES (?, ?, ?, ?, ?)",
+                    (event.request_id, *group),
+                )
+                db.execute(
+                    "INSERT INTO cost_tallies (day, run_id, model, key, requests) "
+                    "VALUES (?, ?, ?, ?, 1) ON CONFLICT DO UPDATE "
+                    "SET requests = requests + 1",
+                    group,
+                )
             case ev.ResponseReceived(cost=cost) if cost is not None:
-                group = self._requests.get(event.request_id)
-                if group is not None:
-                    tally = self._tally(group)
-                    tally.spend += cost
-                    tally.known += 1
+                self._add(
+                    db,
+                    event.request_id,
+                    "spend = spend + ?, known = known + 1",
+                    (cost,),
+                )
             case ev.RequestFailed(
                 reason="connection_error" | "connect_timeout" | "invalid_request"
             ):
                 # Never reached the endpoint: known to cost nothing.
-                group = self._requests.get(event.request_id)
-                if group is not None:
-                    self._tally(group).unreached += 1
+                self._add(db, event.request_id, "unreached = unreached + 1")
             case ev.ResultSaved():
-                group = self._requests.get(event.request_id)
-                if group is not None:
-                    self._tally(group).successes += 1
+                self._add(db, event.request_id, "successes = successes + 1")
 
-    def _tally(self, group: Group) -> Tally:
-        tally = self.tallies.get(group)
-        if tally is None:
-            tally = self.tallies[group] = Tally()
-        return tally
+    def _add(
+        self,
+        db: sqlite3.Connection,
+        request_id: str,
+        change: str,
+        values: tuple[object, ...] = (),
+    ) -> None:
+        db.execute(
+            f"UPDATE cost_tallies SET {change} WHERE (day, run_id, model, key) = "
+            "(SELECT day, run_id, model, key FROM cost_requests WHERE request_id = ?)",
+            (*values, request_id),
+        )
+
+
+class Costs:
+    """Tallies by (day, run, model, key), read by any grouping."""
+
+    def __init__(self, tallies: dict[Group, Tally]) -> None:
+        self.tallies = tallies
+
+    @classmethod
+    def load(cls, db: sqlite3.Connection, run_id: str | None = None) -> Costs:
+        """Read the stored fold's tallies, of one run or of all."""
+        query = (
+            "SELECT day, run_id, model, key, spend, requests, successes, known, "
+            "unreached FROM cost_tallies"
+        )
+        rows = (
+            db.execute(query + " WHERE run_id = ?", (run_id,))
+            if run_id is not None
+            else db.execute(query)
+        )
+        return cls({tuple(row[:4]): Tally(*row[4:]) for row in rows})
 
     def by(self, grouping: str, run_id: str | None = None) -> list[dict[str, object]]:
         """Rows of totals by ``run``, ``key``, ``model`` or ``day``, plus a total."""
@@ -136,11 +189,3 @@ def detail(costs: Costs, run_id: str) -> list[dict[str, object]]:
                 {"day": day, "run": run, "model": model, "key": key, **tally.row()}
             )
     return rows
-
-
-def fold(records: Iterable[Record]) -> Costs:
-    """Tally a stream of events (any order of runs, position order overall)."""
-    costs = Costs()
-    for record in records:
-        costs.apply(record)
-    return costs

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 import zipfile
 from typing import IO
 from xml.sax.saxutils import escape, quoteattr
 
+import msgspec
+
 from herbx import events as ev
-from herbx.ledger import Ledger
+from herbx.ledger import Record
 from herbx.rawjsonl import OUTCOMES
 
 DWC = "http://rs.tdwg.org/dwc/terms/"
@@ -180,25 +183,60 @@ def occurrence_id(specimen_id: str) -> str:
     return f"urn:sha256:{specimen_id}"
 
 
+class OccurrenceRows:
+    """The fold behind occurrence.csv and dwca.zip: each specimen's standing saved
+    fields, in the order raw.jsonl lists them, and each run's start (for eml.xml)."""
+
+    name = "occurrence"
+    version = 1
+    types = (*OUTCOMES, "specimen_requeued", "run_started")
+    tables = ("occurrence_rows", "occurrence_runs")
+    schema = (
+        "CREATE TABLE occurrence_rows (run_id TEXT NOT NULL, "
+        "specimen_id TEXT NOT NULL, position INTEGER NOT NULL, fields BLOB NOT NULL, "
+        "PRIMARY KEY (run_id, specimen_id)) WITHOUT ROWID",
+        "CREATE INDEX occurrence_rows_order ON occurrence_rows (run_id, position)",
+        "CREATE TABLE occurrence_runs (run_id TEXT PRIMARY KEY, ts TEXT NOT NULL, "
+        "started BLOB NOT NULL)",
+    )
+
+    def apply(self, db: sqlite3.Connection, record: Record) -> None:
+        event = record.event
+        if isinstance(event, ev.RunStarted):
+            db.execute(
+                "INSERT OR REPLACE INTO occurrence_runs VALUES (?, ?, ?)",
+                (record.run_id, record.ts, ev.encode(event)),
+            )
+        elif isinstance(event, ev.ResultSaved):
+            db.execute(
+                "INSERT OR REPLACE INTO occurrence_rows VALUES (?, ?, ?, ?)",
+                (
+                    record.run_id,
+                    event.specimen_id,
+                    record.position,
+                    msgspec.json.encode(event.fields),
+                ),
+            )
+        else:  # a failure or a requeue withdraws the specimen's row
+            db.execute(
+                "DELETE FROM occurrence_rows WHERE run_id = ? AND specimen_id = ?",
+                (record.run_id, record.specimen_id),
+            )
+
+
 def records(
-    ledger: Ledger, run_id: str, min_confidence: float | None = None
+    db: sqlite3.Connection, run_id: str, min_confidence: float | None = None
 ) -> list[dict[str, str]]:
     """Each saved specimen's Darwin Core values, in the order raw.jsonl has them."""
-    standing: dict[str, ev.ResultSaved | None] = {}
-    for record in ledger.read(run_id=run_id, types=(*OUTCOMES, "specimen_requeued")):
-        event = record.event
-        key = getattr(event, "specimen_id", None)
-        if key is None:
-            continue
-        standing.pop(key, None)
-        if isinstance(event, ev.ResultSaved):
-            standing[key] = event
     rows = []
-    for specimen_id, event in standing.items():
-        if event is None:
-            continue
+    stored = db.execute(
+        "SELECT specimen_id, fields FROM occurrence_rows WHERE run_id = ? "
+        "ORDER BY position",
+        (run_id,),
+    )
+    for specimen_id, fields in stored:
         row = {"occurrenceID": occurrence_id(specimen_id), **FIXED}
-        for term, field in event.fields.items():
+        for term, field in msgspec.json.decode(fields).items():
             if term not in _KNOWN or term in row:
                 continue
             value = str(field.get("value", "")).strip()
@@ -229,11 +267,14 @@ def write_csv(rows: list[dict[str, str]], out: IO[str]) -> None:
 
 
 def occurrence_csv(
-    ledger: Ledger, run_id: str, out: IO[bytes], min_confidence: float | None = None
+    db: sqlite3.Connection,
+    run_id: str,
+    out: IO[bytes],
+    min_confidence: float | None = None,
 ) -> None:
     """Write occurrence.csv for a run."""
     text = io.StringIO()
-    write_csv(records(ledger, run_id, min_confidence), text)
+    write_csv(records(db, run_id, min_confidence), text)
     out.write(text.getvalue().encode("utf-8"))
 
 
@@ -290,20 +331,25 @@ def eml_xml(run_id: str, started: ev.RunStarted | None, published: str) -> str:
 
 
 def dwca_zip(
-    ledger: Ledger, run_id: str, out: IO[bytes], min_confidence: float | None = None
+    db: sqlite3.Connection,
+    run_id: str,
+    out: IO[bytes],
+    min_confidence: float | None = None,
 ) -> None:
     """Write a Darwin Core Archive for a run (occurrence core, meta.xml, eml.xml)."""
-    rows = records(ledger, run_id, min_confidence)
+    rows = records(db, run_id, min_confidence)
     names = columns(rows) or ["occurrenceID", "basisOfRecord"]
     table = "".join(
         "\t".join(_tab_safe(row.get(name, "")) for name in names) + "\n"
         for row in [dict(zip(names, names, strict=True)), *rows]
     )
-    started = None
-    published = ""
-    for record in ledger.read(run_id=run_id, types=("run_started",)):
-        started = record.event if isinstance(record.event, ev.RunStarted) else None
-        published = record.ts
+    started, published = None, ""
+    run = db.execute(
+        "SELECT ts, started FROM occurrence_runs WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    if run is not None:
+        published = run[0]
+        started = msgspec.json.decode(run[1], type=ev.RunStarted)
     buffer = io.BytesIO()
     # Fixed timestamps inside the zip, so that a rebuild gives the same bytes.
     stamp = (1980, 1, 1, 0, 0, 0)

@@ -455,6 +455,22 @@ class Ledger:
                 return
             position = rows[-1][0]
 
+    def hash_at(self, position: int) -> str | None:
+        """Return the chain hash of the event at ``position`` (None when absent)."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(events_table.c.hash).where(events_table.c.position == position)
+            ).scalar()
+
+    def beside(self, suffix: str) -> Path:
+        """A path for files derived from this ledger: next to a SQLite file, else
+        under ~/.cache/herbx, named after the database URL."""
+        if self.url.get_backend_name() == "sqlite" and self.url.database:
+            path = Path(self.url.database)
+            return path.with_name(path.name + suffix)
+        digest = hashlib.sha256(str(self.url).encode()).hexdigest()[:16]
+        return Path("~/.cache/herbx").expanduser() / (digest + suffix)
+
     def head(self) -> int:
         """Return the last position in the ledger (0 when empty)."""
         with self.engine.connect() as conn:

@@ -1,24 +1,24 @@
-"""Files derived from the ledger alone, rebuilt on demand by ``herbx project``.
+"""Files derived from the ledger alone, built by ``herbx project`` and by a run.
 
-Each projection is a pure fold over one run's events; the live files a run writes are
-produced by the same code, so a rebuild matches them byte for byte.
+Each file is rendered from the state of a stored fold (see ``store``), brought up to
+date first: the cost of keeping a file current is the new events, not the ledger.
+The live files a run writes come from the same folds, so a rebuild matches them byte
+for byte, and so does a rebuild from position 0.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import IO, Any
 
 from herbx import audit, costs, darwincore, rawjsonl, tables
 from herbx import events as ev
 from herbx.errors import UsageError
-from herbx.ledger import Ledger
-
-
-def raw_jsonl(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
-    """Rebuild a run's raw.jsonl."""
-    rawjsonl.write(ledger, run_id, out)
+from herbx.ledger import Ledger, Record
+from herbx.store import Fold, Store
 
 
 def environment_document(run_id: str, taken_at: str, snapshot: dict[str, Any]) -> bytes:
@@ -27,49 +27,96 @@ def environment_document(run_id: str, taken_at: str, snapshot: dict[str, Any]) -
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def environment_json(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
-    """Rebuild a run's environment.json from its latest snapshot."""
-    latest = None
-    for record in ledger.read(run_id=run_id, types=("environment_snapshot_taken",)):
-        latest = record
-    if latest is None:
+class EnvironmentDocuments:
+    """The fold behind environment.json: each run's latest snapshot, rendered."""
+
+    name = "environment.json"
+    version = 1
+    types = ("environment_snapshot_taken",)
+    tables = ("environment_documents",)
+    schema = (
+        "CREATE TABLE environment_documents (run_id TEXT PRIMARY KEY, "
+        "document BLOB NOT NULL)",
+    )
+
+    def apply(self, db: sqlite3.Connection, record: Record) -> None:
+        event = record.event
+        assert isinstance(event, ev.EnvironmentSnapshotTaken)
+        document = environment_document(record.run_id, record.ts, event.snapshot)
+        db.execute(
+            "INSERT OR REPLACE INTO environment_documents VALUES (?, ?)",
+            (record.run_id, document),
+        )
+
+
+def environment_json(db: sqlite3.Connection, run_id: str, out: IO[bytes]) -> None:
+    """Write a run's environment.json from its latest snapshot."""
+    row = db.execute(
+        "SELECT document FROM environment_documents WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    if row is None:
         raise UsageError(f"run {run_id} has no environment snapshot")
-    assert isinstance(latest.event, ev.EnvironmentSnapshotTaken)
-    out.write(environment_document(run_id, latest.ts, latest.event.snapshot))
+    out.write(row[0])
 
 
-def costs_csv(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
+def costs_csv(db: sqlite3.Connection, run_id: str, out: IO[bytes]) -> None:
     """Write a run's spend and request tallies by day, model and key."""
-    rows = costs.detail(costs.fold(ledger.read(types=costs.TYPES)), run_id)
+    rows = costs.detail(costs.Costs.load(db, run_id), run_id)
     names = ["day", "run", "model", "key", *costs.COLUMNS]
     values = [[row[name] for name in names] for row in rows]
     out.write(tables.render(names, values, "csv").encode())
 
 
-def audit_log(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
-    """Write a run's audit trail as the operator's log lines, oldest first."""
-    for record, level, text in audit.entries(ledger, run_id=run_id):
-        out.write((audit.line(record, level, text, with_run=False) + "\n").encode())
+@dataclass(frozen=True)
+class Projection:
+    """A derived file: the fold it is rendered from and how it is rendered."""
+
+    fold: Fold
+    render: Callable[..., None]  # (db, run_id, out, **options)
+    thresholded: bool = False  # takes min_confidence
 
 
-PROJECTIONS: dict[str, Callable[[Ledger, str, IO[bytes]], None]] = {
-    "raw.jsonl": raw_jsonl,
-    "environment.json": environment_json,
-    "costs.csv": costs_csv,
-    "audit.log": audit_log,
-    "occurrence.csv": darwincore.occurrence_csv,
-    "dwca.zip": darwincore.dwca_zip,
+OCCURRENCE = darwincore.OccurrenceRows()
+PROJECTIONS: dict[str, Projection] = {
+    "raw.jsonl": Projection(rawjsonl.RawLines(), rawjsonl.write),
+    "environment.json": Projection(EnvironmentDocuments(), environment_json),
+    "costs.csv": Projection(costs.CostTallies(), costs_csv),
+    "audit.log": Projection(audit.AuditLines(), audit.write_log),
+    "occurrence.csv": Projection(OCCURRENCE, darwincore.occurrence_csv, True),
+    "dwca.zip": Projection(OCCURRENCE, darwincore.dwca_zip, True),
 }
 # Projections that can leave out values below a confidence threshold.
-THRESHOLDED = frozenset({"occurrence.csv", "dwca.zip"})
+THRESHOLDED = frozenset(name for name, p in PROJECTIONS.items() if p.thresholded)
 
 
-def builder(name: str) -> Callable[[Ledger, str, IO[bytes]], None]:
-    """Return the function that writes the projection called ``name``."""
+def projection(name: str) -> Projection:
+    """Return the projection called ``name``."""
     if name not in PROJECTIONS:
         known = ", ".join(PROJECTIONS)
         raise UsageError(f"unknown projection {name!r}; choose one of: {known}")
     return PROJECTIONS[name]
+
+
+def write(
+    store: Store,
+    name: str,
+    run_id: str,
+    out: IO[bytes],
+    *,
+    upto: int | None = None,
+    **options: Any,
+) -> None:
+    """Bring the projection's fold up to date, then write the file for a run."""
+    chosen = projection(name)
+    store.catch_up(chosen.fold, upto=upto)
+    with store.reading() as db:
+        chosen.render(db, run_id, out, **options)
+
+
+def raw_jsonl(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
+    """Write a run's raw.jsonl as the ledger holds it now."""
+    with Store(ledger) as store:
+        write(store, "raw.jsonl", run_id, out)
 
 
 def choose_run(ledger: Ledger, run_id: str | None) -> str:

@@ -9,6 +9,7 @@ order in which specimens finished.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -17,7 +18,7 @@ import msgspec
 
 from herbx import events as ev
 from herbx import failpoints
-from herbx.ledger import Ledger, Record
+from herbx.ledger import Record
 
 _encoder = msgspec.json.Encoder()
 
@@ -51,20 +52,46 @@ def render(record: Record) -> bytes | None:
 OUTCOMES = ("result_saved", "specimen_failed")
 
 
-def write(ledger: Ledger, run_id: str, out: IO[bytes]) -> None:
-    """Write a run's raw.jsonl: each specimen's latest outcome, in outcome order.
+class RawLines:
+    """The fold behind raw.jsonl: each specimen's standing outcome line.
 
-    An outcome stands unless a later outcome or a requeue of the same specimen
-    follows it; the ledger answers that through its run-and-specimen index, so the
-    rebuild holds one batch of events at a time however large the run.
+    An outcome replaces the specimen's earlier one and a requeue withdraws it; lines
+    are kept with the position of their outcome, which is the order they are
+    written in.
     """
-    standing = ledger.read(
-        run_id=run_id,
-        types=OUTCOMES,
-        unless_followed_by=(*OUTCOMES, "specimen_requeued"),
+
+    name = "raw.jsonl"
+    version = 1
+    types = (*OUTCOMES, "specimen_requeued")
+    tables = ("raw_lines",)
+    schema = (
+        "CREATE TABLE raw_lines (run_id TEXT NOT NULL, specimen_id TEXT NOT NULL, "
+        "position INTEGER NOT NULL, line BLOB NOT NULL, "
+        "PRIMARY KEY (run_id, specimen_id)) WITHOUT ROWID",
+        "CREATE INDEX raw_lines_order ON raw_lines (run_id, position)",
     )
-    for record in standing:
-        out.write(render(record) or b"")
+
+    def apply(self, db: sqlite3.Connection, record: Record) -> None:
+        line = render(record)
+        if line is None:
+            db.execute(
+                "DELETE FROM raw_lines WHERE run_id = ? AND specimen_id = ?",
+                (record.run_id, record.specimen_id),
+            )
+            return
+        db.execute(
+            "INSERT OR REPLACE INTO raw_lines VALUES (?, ?, ?, ?)",
+            (record.run_id, record.specimen_id, record.position, line),
+        )
+
+
+def write(db: sqlite3.Connection, run_id: str, out: IO[bytes]) -> None:
+    """Write a run's raw.jsonl from the fold's state, in outcome order."""
+    rows = db.execute(
+        "SELECT line FROM raw_lines WHERE run_id = ? ORDER BY position", (run_id,)
+    )
+    for (line,) in rows:
+        out.write(line)
 
 
 def write_atomically(path: Path, data: bytes | Callable[[IO[bytes]], None]) -> None:

@@ -235,13 +235,7 @@ class Warehouse:
 
 def default_folder(ledger: Ledger) -> Path:
     """Beside a SQLite ledger; under ~/.cache/herbx for a database server."""
-    if ledger.url.get_backend_name() == "sqlite" and ledger.url.database:
-        path = Path(ledger.url.database)
-        return path.with_name(path.name + ".reports")
-    import hashlib
-
-    digest = hashlib.sha256(str(ledger.url).encode()).hexdigest()[:16]
-    return Path("~/.cache/herbx").expanduser() / digest
+    return ledger.beside(".reports")
 
 
 def _without_body(payload: bytes) -> bytes:

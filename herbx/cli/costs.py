@@ -12,6 +12,7 @@ from herbx import tables
 from herbx.cli.app import LedgerOption, app
 from herbx.ledger import Ledger
 from herbx.projections import choose_run
+from herbx.store import Store
 
 
 class By(StrEnum):
@@ -39,10 +40,13 @@ def costs(
     ledger: LedgerOption = None,
 ) -> None:
     """Spend, requests, successes and unknown-cost attempts, from reported costs."""
-    with Ledger.open(ledger, create=False) as opened:
+    with Ledger.open(ledger, create=False) as opened, Store(opened) as store:
         if run is not None:
             choose_run(opened, run)
-        rows = tally.fold(opened.read(types=tally.TYPES)).by(by.value, run)
+        fold = tally.CostTallies()
+        store.catch_up(fold)
+        with store.reading() as db:
+            rows = tally.Costs.load(db, run).by(by.value, run)
 
     names = list(rows[0])
     values = [[row[name] for name in names] for row in rows]

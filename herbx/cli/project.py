@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +13,7 @@ from herbx.cli.app import LedgerOption, RunOption, app, note
 from herbx.errors import UsageError
 from herbx.ledger import Ledger
 from herbx.rawjsonl import write_atomically
+from herbx.store import Store
 
 
 @app.command()
@@ -27,6 +27,12 @@ def project(
         Path | None,
         typer.Option("-o", "--output", help="File to write [default: stdout]."),
     ] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild", help="Fold every event again instead of the new ones only."
+        ),
+    ] = False,
     min_confidence: Annotated[
         float | None,
         typer.Option(
@@ -38,20 +44,23 @@ def project(
     ledger: LedgerOption = None,
 ) -> None:
     """Rebuild NAME for a run from the ledger, byte for byte as the run wrote it."""
-    build = projections.builder(name)
+    chosen = projections.projection(name)
+    options = {}
     if min_confidence is not None:
-        if name not in projections.THRESHOLDED:
+        if not chosen.thresholded:
             raise UsageError(
                 f"--min-confidence applies to occurrence.csv and dwca.zip, not {name}"
             )
-        build = functools.partial(build, min_confidence=min_confidence)
-    with Ledger.open(ledger, create=False) as opened:
+        options["min_confidence"] = min_confidence
+    with Ledger.open(ledger, create=False) as opened, Store(opened) as store:
         run_id = projections.choose_run(opened, run)
         if run is None:
             note(f"projecting run {run_id}")
+        if rebuild:
+            store.rebuild(chosen.fold)
 
         def write(out) -> None:
-            build(opened, run_id, out)
+            projections.write(store, name, run_id, out, **options)
 
         if output is None:
             write(sys.stdout.buffer)
