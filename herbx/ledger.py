@@ -176,7 +176,10 @@ class Ledger:
                 ) from exc
 
         try:
-            engine = create_engine(url)
+            # Two pooled readers, more opened and closed again only when needed:
+            # each open connection keeps its own page cache, and with sixteen
+            # workers a pool of fifteen would grow memory with the ledger.
+            engine = create_engine(url, pool_size=2, max_overflow=-1)
         except (ImportError, ArgumentError, NoSuchModuleError) as exc:
             raise UsageError(
                 f"cannot use the ledger URL {name}: {exc}; install its database "

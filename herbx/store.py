@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -113,15 +113,42 @@ class Store:
             db.execute("DELETE FROM folds WHERE name = ?", (fold.name,))
         return self.catch_up(fold)
 
-    @contextlib.contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
-        """A connection inside one read transaction: every query sees one moment."""
+    def load(self, fold: Fold, records: Iterable[Record]) -> None:
+        """Fold events that are not the ledger's own (a replay's), from nothing.
+
+        The fold is left at position 0, so a later catch-up starts it again from
+        the ledger.
+        """
         db = self._connect()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM folds WHERE name = ?", (fold.name,))
+            self._prepare(db, fold)
+            for record in records:
+                fold.apply(db, record)
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+
+    @contextlib.contextmanager
+    def reading(
+        self, attach: dict[str, Path] | None = None
+    ) -> Iterator[sqlite3.Connection]:
+        """A connection inside one read transaction: every query sees one moment.
+
+        ``attach`` names other store files to read alongside, as ``alias.table``.
+        """
+        db = self._connect()
+        for alias, path in (attach or {}).items():
+            db.execute("ATTACH DATABASE ? AS " + alias, (str(path),))
         db.execute("BEGIN")
         try:
             yield db
         finally:
             db.rollback()
+            for alias in attach or {}:
+                db.execute("DETACH DATABASE " + alias)
 
     def position(self, fold: Fold) -> int:
         """The ledger position the fold's state stands at (0 when never built)."""

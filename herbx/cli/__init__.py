@@ -12,10 +12,12 @@ import sys
 from herbx.cli import (  # noqa: F401  (registers the commands)
     audit,
     costs,
+    diff,
     estimate,
     keys,
     models,
     project,
+    replay,
     report,
     run,
     runs,
