@@ -93,9 +93,14 @@ def describe(record: Record, paths: Paths) -> tuple[str, str]:
             # Ledgers from before the streamed walk counted the input up front.
             count = event.specimen_count
             counted = f", {count} specimens" if count else ""
+            if event.imported_from:
+                return "INFO", (
+                    f"run imported from {event.imported_from}: model {event.model}"
+                )
+            again = f", rerun of {event.rerun_of}" if event.rerun_of else ""
             return "INFO", (
                 f"run started: model {event.model}{counted}, "
-                f"endpoint {event.endpoint}, prompt {event.prompt_sha256[:12]}"
+                f"endpoint {event.endpoint}, prompt {event.prompt_sha256[:12]}{again}"
             )
         case ev.RunResumed():
             where = f" at {event.endpoint}" if event.endpoint else ""

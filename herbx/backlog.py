@@ -124,3 +124,19 @@ def failed(ledger: Ledger, run_id: str) -> Iterator[Specimen]:
         for specimen_id in ids:
             if found[specimen_id].failed:
                 yield _specimen(specimen_id, found[specimen_id])
+
+
+def inputs_of(ledger: Ledger, run_id: str) -> Iterator[Specimen]:
+    """A run's files as it recorded them: every specimen, then each duplicate name,
+    in the order they were found."""
+    records = ledger.read(
+        run_id=run_id, types=("specimen_discovered", "duplicate_found")
+    )
+    for record in records:
+        event = record.event
+        if isinstance(event, ev.SpecimenDiscovered):
+            yield Specimen(event.specimen_id, event.path, event.size)
+            for name in event.duplicates:
+                yield Specimen(event.specimen_id, name, event.size)
+        elif isinstance(event, ev.DuplicateFound):
+            yield Specimen(event.specimen_id, event.path, 0)

@@ -38,6 +38,8 @@ class RunStarted(Event, tag="run_started", kw_only=True):
     options: dict[str, Any] = {}
     herbx_version: str = ""
     argv: list[str] = []
+    rerun_of: str = ""  # the run whose specimens this one takes again
+    imported_from: str = ""  # the raw.jsonl an imported run was read from
 
 
 class RunResumed(Event, tag="run_resumed", kw_only=True):
@@ -149,6 +151,7 @@ class ResultSaved(Event, tag="result_saved", kw_only=True):
     provider: str | None = None
     usage: dict[str, Any] | None = None
     parse_note: str = ""
+    recorded_at: str = ""  # when another tool saved it (imported runs only)
 
 
 class SpecimenFailed(Event, tag="specimen_failed", kw_only=True):
@@ -162,6 +165,7 @@ class SpecimenFailed(Event, tag="specimen_failed", kw_only=True):
     model: str | None = None
     provider: str | None = None
     usage: dict[str, Any] | None = None
+    recorded_at: str = ""  # when another tool recorded it (imported runs only)
 
 
 class SpecimenRequeued(Event, tag="specimen_requeued", kw_only=True):

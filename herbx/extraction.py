@@ -90,6 +90,7 @@ class Options:
     concurrency: int = 4
     rpm: float | None = None
     budget: float | None = None
+    rerun_of: str | None = None  # take the specimens of that run, not the folder's
     argv: list[str] = field(default_factory=list)
 
     def recorded(self) -> dict[str, Any]:
@@ -340,6 +341,7 @@ class Extraction:
                     options={**self.options.recorded(), "out": str(self.out)},
                     herbx_version=_version(),
                     argv=self._argv(),
+                    rerun_of=self.options.rerun_of or "",
                 ),
                 self._snapshot(),
             ]
@@ -394,9 +396,7 @@ class Extraction:
         digest = hashlib.sha256()
         files = new = duplicates = 0
         try:
-            for batch in backlog.batches(
-                specimens.walk(self.options.images_dir), DISCOVERY_BATCH
-            ):
+            for batch in backlog.batches(self._inputs(), DISCOVERY_BATCH):
                 files += len(batch)
                 for specimen in batch:
                     digest.update(specimens.line(specimen))
@@ -416,6 +416,14 @@ class Extraction:
                 )
             ]
         )
+
+    def _inputs(self) -> Iterator[Specimen]:
+        """The files of the folder, or for a rerun the original run's specimens."""
+        started = self.state.started
+        original = self.options.rerun_of or (started.rerun_of if started else "")
+        if original:
+            return backlog.inputs_of(self.ledger, original)
+        return specimens.walk(self.options.images_dir)
 
     def _record_new(self, batch: tuple[Specimen, ...]) -> tuple[int, int]:
         """Record the specimens and duplicate names of one batch of files."""

@@ -42,7 +42,8 @@ def render(record: Record) -> bytes | None:
         }
     else:
         return None
-    body["timestamp"] = record.ts
+    # An imported line keeps the time the tool that wrote it gave.
+    body["timestamp"] = event.recorded_at or record.ts
     body["usage"] = event.usage
     body["specimen_id"] = event.specimen_id
     body["run_id"] = record.run_id

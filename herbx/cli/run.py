@@ -22,7 +22,7 @@ from herbx.cli.keys import (
 )
 from herbx.errors import UsageError
 from herbx.extraction import Extraction, Options, Outcome
-from herbx.keyring import KeyPolicy
+from herbx.keyring import KeyPolicy, KeySources
 from herbx.ledger import Ledger
 from herbx.openrouter import (
     DEFAULT_BASE_URL,
@@ -193,7 +193,15 @@ def run(
         budget=budget,
         argv=sys.argv,
     )
+    execute(options, sources, ledger, new_run=new_run)
+
+
+def execute(
+    options: Options, sources: KeySources, ledger: str | None, *, new_run: bool
+) -> None:
+    """Run or resume an extraction, print its summary, exit 1 when it stopped."""
     interrupts.install()
+    run_id = options.run_id
     with Ledger.open(ledger) as opened:
         if run_id and new_run and opened.last_seq(run_id):
             raise UsageError(
@@ -201,7 +209,9 @@ def run(
                 "choose another --run-id"
             )
         if run_id is None and not new_run:
-            options.run_id = find_unfinished(opened, images_dir, model_id, prompt_text)
+            options.run_id = find_unfinished(
+                opened, options.images_dir, options.model, options.prompt_text
+            )
             if options.run_id:
                 note(f"resuming run {options.run_id} (--new-run starts afresh)")
         extraction = Extraction(opened, options, sources, progress=Bar(stderr))
