@@ -86,7 +86,13 @@ class InputScanned(Event, tag="input_scanned", kw_only=True):
 
 
 class RequestSent(Event, tag="request_sent", kw_only=True):
-    """A request is about to go out; committed before the HTTP call."""
+    """A request is about to go out; committed before the HTTP call.
+
+    Version 2: the image's size is two named integers; version 1 stored them as a
+    ``[width, height]`` list (upgraded on read by ``_request_sent_v2``).
+    """
+
+    version: ClassVar[int] = 2
 
     specimen_id: str
     attempt: int
@@ -95,7 +101,8 @@ class RequestSent(Event, tag="request_sent", kw_only=True):
     model: str
     image_sha256: str = ""
     image_bytes: int = 0
-    image_size: list[int] = []
+    image_width: int = 0
+    image_height: int = 0
 
 
 class ResponseReceived(Event, tag="response_received", kw_only=True):
@@ -287,8 +294,17 @@ EVENT_TYPES: tuple[type[Event], ...] = (
 
 BY_TAG: dict[str, type[Event]] = {cls.__struct_config__.tag: cls for cls in EVENT_TYPES}
 
+
+def _request_sent_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    size = payload.pop("image_size", None) or [0, 0]
+    width, height = (list(size) + [0, 0])[:2]
+    return {**payload, "image_width": width, "image_height": height}
+
+
 # (event type, stored version) -> function turning that payload into the next version.
-UPGRADES: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+UPGRADES: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
+    ("request_sent", 1): _request_sent_v2,
+}
 
 _encoder = msgspec.json.Encoder()
 _decoders = {tag: msgspec.json.Decoder(cls) for tag, cls in BY_TAG.items()}

@@ -535,7 +535,8 @@ class Extraction:
                         model=self.options.model,
                         image_sha256=prepared.sha256,
                         image_bytes=len(prepared.data),
-                        image_size=[prepared.width, prepared.height],
+                        image_width=prepared.width,
+                        image_height=prepared.height,
                     )
                 ]
             )

@@ -231,3 +231,55 @@ def test_env_diff_between_two_real_runs(herbx, sheets):
     assert result.returncode == 0, result.stderr
     assert "variables_set" in result.stdout
     assert "HERBX_PROVISION_COMMAND" in result.stdout
+
+
+def test_rerun_takes_exactly_the_original_specimens_with_a_new_prompt(
+    herbx, sheets, tmp_path
+):
+    herbx("run", str(sheets), "--run-id", "a", *FAST)
+    # A sheet added to the folder after the original run.
+    some = sorted(sheets.glob("*.jpg"))[0].read_bytes()
+    (sheets / "late-arrival.jpg").write_bytes(some[:-10] + b"0123456789")
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text(
+        "Transcribe the label of this herbarium sheet as Darwin Core JSON."
+    )
+
+    first = herbx("rerun", "a", "--prompt", str(prompt), "--limit", "5")
+    resumed = herbx("rerun", "a", "--run-id", "a-rerun-1")
+
+    assert first.returncode == 0, first.stderr
+    assert resumed.returncode == 0, resumed.stderr
+    assert "starting run a-rerun-1 over the specimens of a" in first.stderr
+    ids = {
+        json.loads(x)["specimen_id"]
+        for x in (herbx.workdir / "runs/a-rerun-1/raw.jsonl").read_text().splitlines()
+    }
+    original = {
+        json.loads(x)["specimen_id"]
+        for x in (herbx.workdir / "runs/a/raw.jsonl").read_text().splitlines()
+    }
+    assert ids == original  # the late file is not part of it
+    audit = herbx("audit", "--run", "a-rerun-1", "--kind", "run_started").stdout
+    assert "rerun of a" in audit
+    (prompt_hash,) = herbx.rows(
+        "SELECT json_extract(payload, '$.prompt_sha256') FROM events "
+        "WHERE type = 'run_started' AND run_id = 'a-rerun-1'"
+    )[0]
+    assert (
+        prompt_hash
+        != herbx.rows(
+            "SELECT json_extract(payload, '$.prompt_sha256') FROM events "
+            "WHERE type = 'run_started' AND run_id = 'a'"
+        )[0][0]
+    )
+    assert herbx("diff", "a", "a-rerun-1").stdout.startswith("20 specimens:")
+
+
+def test_rerun_of_an_unknown_run_is_refused_in_one_line(herbx, sheets):
+    herbx("run", str(sheets), "--run-id", "a", "--limit", "1", *FAST)
+
+    result = herbx("rerun", "nope")
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: no run 'nope' in")

@@ -21,7 +21,9 @@ from herbx.projections import choose_run
 
 @app.command()
 def rerun(
-    original: Annotated[str, typer.Argument(help="The run whose specimens to take.")],
+    original: Annotated[
+        str, typer.Argument(help="The run whose specimens to take.", metavar="RUN")
+    ],
     model: Annotated[
         str | None, typer.Option(help="Model id or alias [default: the original's].")
     ] = None,
@@ -58,10 +60,11 @@ def rerun(
     provision_command: ProvisionCommandOption = None,
     ledger: LedgerOption = None,
 ) -> None:
-    """Run ORIGINAL's specimens again, changing the model, prompt or image setup.
+    """Run RUN's specimens again, changing the model, prompt or image setup.
 
     The new run is linked to the original (see `herbx audit`), and `herbx diff
-    ORIGINAL NEW` compares their records. Everything not given is the original's.
+    RUN NEW` compares their records. Everything not given is as the original had
+    it, or, when resuming a rerun, as the rerun was started.
     """
     if run_id is not None and not RUN_ID.fullmatch(run_id):
         raise UsageError(f"--run-id {run_id!r} may hold only letters, digits, . _ -")
@@ -82,6 +85,8 @@ def rerun(
                     f"run {run_id} exists and is not a rerun of {original}; "
                     "choose another --run-id"
                 )
+            # Resuming the rerun: what it was started with is the default now.
+            started = again.event
     if not isinstance(started, ev.RunStarted) or started.imported_from:
         raise UsageError(
             f"run {original} was imported, so herbx has no images for it; "
