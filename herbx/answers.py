@@ -31,14 +31,20 @@ def parse(text: str) -> tuple[dict[str, dict[str, Any]], str]:
     if found is None:
         raise Unparseable("unparseable", "the answer contains no JSON object")
 
+    fields = normalise(found)
+    if not fields:
+        raise Unparseable("empty_record", "the answer's JSON object has no fields")
+    return fields, note
+
+
+def normalise(found: dict[Any, Any]) -> dict[str, dict[str, Any]]:
+    """Fields as ``{"value": str, "confidence": float | None}``, whatever shape."""
     fields = {}
     for term, raw in found.items():
         if not isinstance(term, str) or not term.strip():
             continue
         fields[term.strip()] = _field(raw)
-    if not fields:
-        raise Unparseable("empty_record", "the answer's JSON object has no fields")
-    return fields, note
+    return fields
 
 
 def _find_object(text: str) -> tuple[dict | None, str]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from herbx import answers
 from herbx import events as ev
 from herbx.errors import UsageError
 from herbx.ledger import Ledger
@@ -55,22 +56,6 @@ class Line:
     provider: str | None
     usage: dict[str, Any] | None
     timestamp: str
-
-
-def normalise(fields: dict[str, Any]) -> dict[str, Any]:
-    """Fields as ``{"value", "confidence"}`` objects, whichever shape they came in."""
-    shaped = {}
-    for name, entry in fields.items():
-        if isinstance(entry, dict):
-            value = entry.get("value", "")
-            confidence = entry.get("confidence")
-        else:
-            value, confidence = entry, None
-        shaped[name] = {
-            "value": "" if value is None else str(value),
-            "confidence": confidence if isinstance(confidence, int | float) else None,
-        }
-    return shaped
 
 
 def specimen_id_for(item: dict[str, Any], images_dir: Path | None) -> str:
@@ -122,7 +107,7 @@ def read(path: Path, images_dir: Path | None, result: Imported) -> Iterator[Line
                 number=number,
                 specimen_id=specimen_id_for(item, images_dir),
                 image=str(item["image"]),
-                fields=normalise(dwc) if isinstance(dwc, dict) else None,
+                fields=answers.normalise(dwc) if isinstance(dwc, dict) else None,
                 error="" if isinstance(dwc, dict) else str(item.get("error")),
                 model=_text(item.get("model")),
                 provider=_text(item.get("provider")),
