@@ -458,6 +458,14 @@ class Ledger:
                 return
             position = rows[-1][0]
 
+    def position_at(self, ts: str) -> int:
+        """Return the last position written at or before UTC time ``ts`` (0: none)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(func.max(events_table.c.position)).where(events_table.c.ts <= ts)
+            ).scalar()
+        return value or 0
+
     def hash_at(self, position: int) -> str | None:
         """Return the chain hash of the event at ``position`` (None when absent)."""
         with self.engine.connect() as conn:

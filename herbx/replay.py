@@ -72,14 +72,6 @@ class Moment:
         }
 
 
-def position_at(ledger: Ledger, until: str) -> int:
-    """The last ledger position written at or before the UTC time ``until``."""
-    last = 0
-    for record in ledger.read(until=until):
-        last = record.position
-    return last
-
-
 def _keys(records: Iterable[Record]) -> tuple[str | None, list[str]]:
     """The key a run was using, and the keys it had retired, after these events.
 

@@ -243,3 +243,7 @@ def test_old_payload_versions_are_upgraded_on_read(monkeypatch):
     event = ev.decode("test_renamed", 1, b'{"type":"test_renamed","name":"x"}')
 
     assert event == Renamed(label="x")
+
+
+def test_the_schema_head_herbx_checks_first_is_the_newest_migration():
+    assert migration.head_revision() == migration.HEAD

@@ -58,7 +58,7 @@ def replay_command(
         if at is not None:
             position = at
         elif until is not None:
-            position = replay.position_at(opened, parse_when(until, end=True))
+            position = opened.position_at(parse_when(until, end=True))
             if position == 0:
                 raise UsageError(f"the ledger holds nothing written by {until}")
         else:
