@@ -160,3 +160,16 @@ def test_importing_into_an_existing_run_is_refused(herbx, legacy_file):
 
     assert again.returncode == 2
     assert again.stderr == "Error: run old already exists; choose another --run-id\n"
+
+
+def test_a_large_import_leaves_the_report_warehouse_current(herbx, tmp_path):
+    path = tmp_path / "raw.jsonl"
+    path.write_text("\n".join(legacy_lines(6000)) + "\n")
+
+    result = herbx("import", str(path), "--run-id", "big")
+
+    assert result.returncode == 0, result.stderr
+    assert "events for herbx report" in result.stderr
+    state = json.loads((herbx.workdir / "herbx.db.reports/state.json").read_text())
+    head = herbx.rows("SELECT max(position) FROM events")[0][0]
+    assert state["position"] == head

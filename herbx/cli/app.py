@@ -40,3 +40,24 @@ RunOption = Annotated[
     str | None,
     typer.Option("--run", help="Run id [default: the most recent run]."),
 ]
+
+
+# A run or an import that wrote this many events leaves the report warehouse
+# current, so the first report after it need not export them all; fewer take
+# a report a fraction of a second.
+REPORT_EXPORT_AFTER = 10_000
+
+
+def keep_reports_current(ledger: str | None) -> None:
+    """Export a big run's events for DuckDB now rather than at the next report."""
+    from herbx.ledger import Ledger
+    from herbx.warehouse import Warehouse
+
+    try:
+        with Ledger.open(ledger, create=False) as opened:
+            warehouse = Warehouse(opened)
+            if warehouse.behind() >= REPORT_EXPORT_AFTER:
+                note(f"exporting {warehouse.behind()} events for herbx report")
+                warehouse.refresh()
+    except Exception as exc:  # the run is saved; the next report exports instead
+        note(f"the report warehouse was not updated ({exc}); herbx report will do it")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from herbx import legacy
-from herbx.cli.app import LedgerOption, app, note
+from herbx.cli.app import LedgerOption, app, keep_reports_current, note
 from herbx.cli.run import RUN_ID
 from herbx.errors import UsageError
 from herbx.ledger import Ledger
@@ -49,6 +49,7 @@ def import_command(
 
     with Ledger.open(ledger) as opened:
         result = legacy.import_file(opened, path, run_id, model_id, images)
+    keep_reports_current(ledger)
 
     for number, why in result.skipped:
         note(f"{path}:{number}: skipped, {why}")

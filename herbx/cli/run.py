@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from herbx import interrupts
-from herbx.cli.app import LedgerOption, app, note, stderr
+from herbx.cli.app import LedgerOption, app, keep_reports_current, note, stderr
 from herbx.cli.keys import (
     KeyLimitOption,
     KeyLimitResetOption,
@@ -226,6 +226,7 @@ def execute(
             raise typer.Exit(code) from None
 
     print_summary(outcome, opened.name)
+    keep_reports_current(ledger)
     if outcome.stopped is not None:
         note(f"Error: {outcome.stopped}")
         raise typer.Exit(1)
