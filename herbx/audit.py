@@ -142,6 +142,14 @@ def describe(record: Record, paths: Paths) -> tuple[str, str]:
                 f"response received: {name(event.specimen_id)} HTTP {event.status} "
                 f"in {event.latency_ms:.0f} ms{tokens_text}, {_money(event.cost)}"
             )
+        case ev.OcrRead():
+            turned = f", turned {event.rotation} degrees" if event.rotation else ""
+            engine = event.engine
+            return "INFO", (
+                f"text read: {name(event.specimen_id)} {len(event.lines)} lines"
+                f"{turned} in {event.duration_ms / 1000:.1f} s by "
+                f"{engine.get('name', '?')} {engine.get('version', '')}".rstrip()
+            )
         case ev.RequestFailed():
             then = "will retry" if event.retryable else "not retried"
             return "WARNING", (

@@ -146,6 +146,39 @@ class RetryScheduled(Event, tag="retry_scheduled", kw_only=True):
     delay: float
 
 
+class OcrLine(msgspec.Struct, array_like=True, frozen=True):
+    """One line of OCR text: what it says, the recogniser's confidence, where it is.
+
+    ``box`` is ``[left, top, right, bottom]`` in pixels of the upright sheet at its
+    own resolution.
+    """
+
+    text: str
+    score: float
+    box: tuple[int, int, int, int]
+
+
+class OcrRead(Event, tag="ocr_read", kw_only=True):
+    """The local engine read a sheet's text; rules turn it into the draft record.
+
+    Kept whole so that label rules of a later version can be replayed over it
+    without reading the image again.
+    """
+
+    specimen_id: str
+    attempt: int
+    request_id: str
+    engine: dict[str, Any]  # name, version, runtime, models, settings
+    image_sha256: str
+    width: int  # of the upright sheet
+    height: int
+    exif_orientation: int = 1
+    rotation: int = 0  # degrees counter-clockwise applied after EXIF
+    scale: float = 1.0
+    duration_ms: int = 0
+    lines: list[OcrLine] = msgspec.field(default_factory=list)
+
+
 class ResultSaved(Event, tag="result_saved", kw_only=True):
     """A specimen's record was parsed and saved; the specimen is done."""
 
@@ -159,6 +192,9 @@ class ResultSaved(Event, tag="result_saved", kw_only=True):
     usage: dict[str, Any] | None = None
     parse_note: str = ""
     recorded_at: str = ""  # when another tool saved it (imported runs only)
+    # Set by the local engine: the fields are a draft made by label rules of this
+    # version from an ``ocr_read`` event, not a model's answer.
+    rules_version: str = ""
 
 
 class SpecimenFailed(Event, tag="specimen_failed", kw_only=True):
@@ -277,6 +313,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ResponseReceived,
     RequestFailed,
     RetryScheduled,
+    OcrRead,
     ResultSaved,
     SpecimenFailed,
     SpecimenRequeued,

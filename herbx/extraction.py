@@ -91,6 +91,7 @@ class Options:
     rpm: float | None = None
     budget: float | None = None
     rerun_of: str | None = None  # take the specimens of that run, not the folder's
+    engine: str = "openrouter"  # or "local": OCR and label rules on this machine
     argv: list[str] = field(default_factory=list)
 
     def recorded(self) -> dict[str, Any]:
@@ -111,6 +112,7 @@ class Options:
             "concurrency": self.concurrency,
             "rpm": self.rpm,
             "budget": self.budget,
+            "engine": self.engine,
         }
 
 
@@ -150,7 +152,7 @@ class Extraction:
         self,
         ledger: Ledger,
         options: Options,
-        keys: KeySources,
+        keys: KeySources | None,
         *,
         client: Client | None = None,
         progress: Progress | None = None,
@@ -158,14 +160,17 @@ class Extraction:
     ):
         self.ledger = ledger
         self.options = options
+        # A run without key sources (the local engine) sends no requests.
         self.sources = keys
-        self.redact = Redactor(keys.secrets())
+        self.redact = Redactor(keys.secrets() if keys else [])
         self.endpoint = self.redact(safe_url(options.base_url))
-        self.client = client or Client(
-            options.base_url,
-            connect_timeout=options.connect_timeout,
-            read_timeout=options.read_timeout,
-        )
+        self.client = client
+        if client is None and keys is not None:
+            self.client = Client(
+                options.base_url,
+                connect_timeout=options.connect_timeout,
+                read_timeout=options.read_timeout,
+            )
         self.progress = progress or Progress()
         self.retry = RetryPolicy(options.max_attempts, options.backoff)
         self.thresholds = validation.Thresholds(
@@ -192,15 +197,17 @@ class Extraction:
         self._decoding = threading.BoundedSemaphore(
             max(1, min(options.concurrency, os.cpu_count() or 1))
         )
-        self.keys = KeyRing(
-            run_id=self.run_id,
-            ledger=ledger,
-            record=self._append,
-            sources=keys,
-            client=self.client,
-            redact=self.redact,
-            sleep=sleep,
-        )
+        self.keys: KeyRing | None = None
+        if keys is not None:
+            self.keys = KeyRing(
+                run_id=self.run_id,
+                ledger=ledger,
+                record=self._append,
+                sources=keys,
+                client=self.client,
+                redact=self.redact,
+                sleep=sleep,
+            )
 
     def execute(self) -> Outcome:
         """Run (or resume) to the end, a stop, or the limit; return how it ended."""
@@ -225,8 +232,7 @@ class Extraction:
         self.progress.start(self.state.done + count, self.state.done, self.state.spend)
         try:
             if count:
-                history = self.ledger.read(run_id=self.run_id, types=KEY_HISTORY)
-                self.keys.start(history)
+                self._start_work()
                 self._work(todo, count)
             if not self.state.pending and not self.state.finished:
                 self._append([self._finished_event()])
@@ -244,6 +250,11 @@ class Extraction:
             self.progress.stop()
             self.raw.close()
         return Outcome(self.run_id, self.out, self.state, stopped, resumed)
+
+    def _start_work(self) -> None:
+        """Make the run ready to send: pick up the run's key history, load a key."""
+        assert self.keys is not None
+        self.keys.start(self.ledger.read(run_id=self.run_id, types=KEY_HISTORY))
 
     def _work(self, todo: Iterator[tuple[Specimen, int]], count: int) -> None:
         """Work through ``count`` pending specimens with ``concurrency`` workers.

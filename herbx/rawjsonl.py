@@ -33,6 +33,10 @@ def render(record: Record) -> bytes | None:
             "provider": event.provider,
             "dwc": event.fields,
         }
+        if event.rules_version:
+            # Made by the local engine's label rules: a draft to be checked.
+            body["draft"] = True
+            body["rules"] = event.rules_version
     elif isinstance(event, ev.SpecimenFailed):
         body = {
             "image": event.path,

@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from herbx import answers, diffs, projections, rawjsonl
+from herbx import answers, diffs, drafting, projections, rawjsonl
 from herbx import events as ev
 from herbx.diffs import Comparison
 from herbx.errors import UsageError
@@ -146,6 +146,7 @@ class _Specimen:
     # None marks a new invocation of the run: its retry count starts again.
     attempts: list[_Attempt | None] = field(default_factory=list)
     by_request: dict[str, _Attempt] = field(default_factory=dict)
+    read: ev.OcrRead | None = None  # the local engine's reading of the sheet
 
 
 def reexecute(ledger: Ledger, run_id: str) -> Iterator[Record]:
@@ -181,10 +182,17 @@ def reexecute(ledger: Ledger, run_id: str) -> Iterator[Record]:
                 attempt = _lookup(open_specimens, event.specimen_id, event.request_id)
                 if attempt is not None and attempt.reply is None:
                     attempt.transport = event
+            case ev.OcrRead():
+                specimen = open_specimens.setdefault(event.specimen_id, _Specimen())
+                specimen.read = event
             case ev.ResultSaved() | ev.SpecimenFailed():
                 specimen = open_specimens.pop(event.specimen_id, _Specimen())
                 model = started.model if started else ""
-                replayed = _decide(event, specimen.attempts, policy, model)
+                if specimen.read is not None:
+                    # Today's label rules over the stored text: no OCR again.
+                    replayed = drafting.outcome(specimen.read, event.path)
+                else:
+                    replayed = _decide(event, specimen.attempts, policy, model)
                 yield msgspec.structs.replace(
                     record, event=replayed, payload=ev.encode(replayed)
                 )

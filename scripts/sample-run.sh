@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 if [ ! -x .venv/bin/herbx ]; then
     python3 -m venv .venv
-    .venv/bin/pip install --quiet --disable-pip-version-check -e .
+    .venv/bin/pip install --quiet --disable-pip-version-check -e '.[offline]'
 fi
 
 work=runs/sample

@@ -146,8 +146,13 @@ def test_requests_per_minute_are_capped(herbx, sheets, fake):
 
     assert result.returncode == 0, result.stderr
     arrivals = sorted(r.time for r in chats(fake))
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
-    assert min(gaps) >= 0.18  # 300 a minute: one every 0.2 s
+    # 300 a minute is one every 0.2 s. Requests leave on that beat; on a loaded
+    # machine one may reach the server late and close up on the next, so the beat
+    # is checked over every window of three requests rather than every pair.
+    windows = [b - a for a, b in zip(arrivals, arrivals[2:], strict=False)]
+    assert len(arrivals) == 8
+    assert min(windows) >= 0.3
+    assert arrivals[-1] - arrivals[0] >= 7 * 0.2 * 0.95
 
 
 def test_a_budget_stops_the_run_before_it_is_crossed_and_a_larger_one_resumes(

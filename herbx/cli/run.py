@@ -6,7 +6,7 @@ import re
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -36,6 +36,7 @@ from herbx.specimens import check_folder
 from herbx.state import find_unfinished
 
 RUN_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+ENGINES = ("auto", "openrouter", "local")
 
 
 def default_prompt() -> str:
@@ -62,6 +63,14 @@ def run(
     images_dir: Annotated[
         Path, typer.Argument(help="Folder of sheet images.", metavar="IMAGES_DIR")
     ],
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="openrouter (a vision model), local (OCR and label rules on this "
+            "machine, no key, no network; draft records) or auto: local when no API "
+            "key is configured."
+        ),
+    ] = "auto",
     model: Annotated[
         str, typer.Option(help="Model id or alias (see herbx models).")
     ] = DEFAULT_MODEL,
@@ -143,16 +152,16 @@ def run(
     again to continue. Without --run-id, the latest unfinished run over the same
     folder, model and prompt is resumed (--new-run starts afresh). The API key comes
     from OPENROUTER_API_KEY or the keys file; a refused or spent key is replaced
-    without stopping the run.
+    without stopping the run. With no key configured, the local engine reads the
+    sheets instead (--engine local; install it with pip install 'herbx[offline]').
     """
     if run_id is not None and not RUN_ID.fullmatch(run_id):
         raise UsageError(
             f"--run-id {run_id!r} may hold only letters, digits, '.', '_' and '-' "
             "(at most 100, not starting with '.')"
         )
-    model_id = resolve_model(model)
-    base_url = check_base_url(base_url)
-    prompt_text, prompt_source = read_prompt(prompt)
+    if engine not in ENGINES:
+        raise UsageError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
     policy = KeyPolicy(
         confirm_pause=confirm_pause,
         max_per_run=max_keys_per_run,
@@ -166,8 +175,22 @@ def run(
         provision_timeout,
         key_limit_reset,
     )
-    if not sources.has_any_key() and not sources.can_provision():
+    keyless = not sources.has_any_key() and not sources.can_provision()
+    if engine == "auto":
+        engine = "local" if keyless else "openrouter"
+        if keyless:
+            note(
+                "no API key configured (OPENROUTER_API_KEY): reading the sheets with "
+                "the local OCR engine; its records are drafts"
+            )
+    if engine == "local":
+        local_run(images_dir, run_id, new_run, out, limit, retry_failed, ledger)
+        return
+    if keyless:
         current_key(sources)  # raises the message that says what to set
+    model_id = resolve_model(model)
+    base_url = check_base_url(base_url)
+    prompt_text, prompt_source = read_prompt(prompt)
     # Look at the images before the ledger is opened: a wrong folder writes nothing.
     check_folder(images_dir)
 
@@ -196,8 +219,47 @@ def run(
     execute(options, sources, ledger, new_run=new_run)
 
 
+def local_run(
+    images_dir: Path,
+    run_id: str | None,
+    new_run: bool,
+    out: Path | None,
+    limit: int | None,
+    retry_failed: bool,
+    ledger: str | None,
+) -> None:
+    """Run the local engine: OCR and label rules, no key, no network."""
+    from herbx import drafting, ocr
+
+    check_folder(images_dir)
+    # Load the OCR models before the ledger is touched: a missing extra writes
+    # nothing and says how to install it.
+    reader = ocr.Reader()
+    options = Options(
+        images_dir=images_dir,
+        model=drafting.MODEL,
+        base_url="local",
+        prompt_text="",
+        prompt_source="none: label rules",
+        run_id=run_id,
+        out=out,
+        limit=limit,
+        validate_after=0,
+        retry_failed=retry_failed,
+        concurrency=1,
+        engine=drafting.ENGINE,
+        argv=sys.argv,
+    )
+    execute(options, None, ledger, new_run=new_run, reader=reader)
+
+
 def execute(
-    options: Options, sources: KeySources, ledger: str | None, *, new_run: bool
+    options: Options,
+    sources: KeySources | None,
+    ledger: str | None,
+    *,
+    new_run: bool,
+    reader: Any = None,
 ) -> None:
     """Run or resume an extraction, print its summary, exit 1 when it stopped."""
     interrupts.install()
@@ -214,7 +276,14 @@ def execute(
             )
             if options.run_id:
                 note(f"resuming run {options.run_id} (--new-run starts afresh)")
-        extraction = Extraction(opened, options, sources, progress=Bar(stderr))
+        if reader is not None:
+            from herbx.localrun import LocalExtraction
+
+            extraction: Extraction = LocalExtraction(
+                opened, options, reader=reader, progress=Bar(stderr)
+            )
+        else:
+            extraction = Extraction(opened, options, sources, progress=Bar(stderr))
         try:
             outcome = extraction.execute()
         except KeyboardInterrupt as exc:
@@ -247,6 +316,8 @@ def print_summary(outcome: Outcome, ledger_name: str) -> None:
         else ""
     )
 
+    started = state.started
+    engine = started.options.get("engine") if started else None
     lines = [
         f"run        {outcome.run_id}{' (resumed)' if outcome.resumed else ''}",
         f"specimens  {total}: {saved} saved, {failed} failed, "
@@ -256,6 +327,10 @@ def print_summary(outcome: Outcome, ledger_name: str) -> None:
         f"raw.jsonl  {outcome.out / 'raw.jsonl'}",
         f"ledger     {ledger_name}",
     ]
+    if engine == "local":
+        lines.insert(
+            1, "engine     local OCR and label rules: draft records, to be checked"
+        )
     counts = state.coverage
     if counts:
         lines.append("coverage")

@@ -1,0 +1,623 @@
+"""Rules that turn the OCR lines of a sheet into draft Darwin Core fields.
+
+Herbarium labels are forms: a printed caption ("Botanical Name", "Locality",
+"Collector", "Date") with the value typed or written on the dotted line after it. The
+value may be a separate text box beside the caption or a little above it (typed on
+the line, above the printed baseline), the same box as the caption when the OCR joins
+them, or run onto the next line. So each caption takes the text that follows it in its
+own box, the boxes on its row up to the next caption, and for free text (locality,
+habitat) an uncaptioned line below.
+
+What is never a value: the colour-checker card photographed beside the plant, and the
+institution's printed header (its station name and address are not where the plant
+was collected). A field with no caption on the label is looked for only where its
+form is unmistakable (a date, a "No." number, a province name); anything else stays
+empty rather than guessed.
+
+Each value's confidence is the OCR's confidence in its text times how sure the rule
+is; values a rule is unsure of come out below 0.5.
+
+``VERSION`` names these rules in the ledger: a change to what they produce from the
+same lines must change it, so a replay over stored readings shows what changed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from herbx.events import OcrLine as Line
+
+VERSION = "1"
+
+TERMS = (
+    "catalogNumber",
+    "scientificName",
+    "recordedBy",
+    "recordNumber",
+    "eventDate",
+    "locality",
+    "habitat",
+    "stateProvince",
+    "country",
+    "identifiedBy",
+)
+
+# Printed captions and the term they introduce; None marks a caption whose value is
+# not one of the terms (it still ends the value before it). Longer captions win over
+# the shorter ones they contain ("Host Identified by" over "Host").
+CAPTIONS: tuple[tuple[str, str | None], ...] = (
+    ("botanical name", "scientificName"),
+    ("latin name", "scientificName"),
+    ("scientific name", "scientificName"),
+    ("host", "scientificName"),
+    ("common name", None),
+    ("natural order", None),
+    ("family", None),
+    ("remarks", None),
+    ("disease symptom", None),
+    ("pathogen identified by", None),
+    ("pathogen", None),
+    ("host identified by", "identifiedBy"),
+    ("identified by", "identifiedBy"),
+    ("checked by", "identifiedBy"),
+    ("det", "identifiedBy"),
+    ("locality", "locality"),
+    ("location", "locality"),
+    ("habitat", "habitat"),
+    ("collector", "recordedBy"),
+    ("collected by", "recordedBy"),
+    ("coll no", "recordNumber"),
+    ("no", "recordNumber"),
+    ("number", "catalogNumber"),
+    ("date", "eventDate"),
+    ("province", "stateProvince"),
+    ("country", "country"),
+)
+# Values that are one token or date: they take no more than their first box.
+SHORT = ("recordNumber", "catalogNumber", "eventDate")
+# Values that may run onto a second, uncaptioned line.
+CONTINUED = ("locality", "habitat")
+
+CHECKER_WORDS = ("calibrite", "colorchecker", "checker", "classic", "xrite")
+HEADER_PATTERNS = (
+    r"research\s*station",
+    r"agri\w*\s*canada",
+    r"canada\s*department\s*of\s*agri",
+    r"agriculture\s*and\s*agri",
+    r"experimental\s*farm",
+    r"^\s*regina\W*\s*sask\w*\W*$",
+    r"herbarium",
+    r"scientific\s*co",
+    r"\(das\)|\(dao\)",
+)
+PROVINCES = {
+    "saskatchewan": "Saskatchewan",
+    "sask": "Saskatchewan",
+    "alberta": "Alberta",
+    "alta": "Alberta",
+    "manitoba": "Manitoba",
+    "man": "Manitoba",
+    "british columbia": "British Columbia",
+    "b c": "British Columbia",
+    "ontario": "Ontario",
+    "ont": "Ontario",
+    "quebec": "Quebec",
+    "yukon": "Yukon",
+}
+MONTHS = {
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "may": 5,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+}
+ROMAN = {
+    "i": 1,
+    "ii": 2,
+    "iii": 3,
+    "iv": 4,
+    "v": 5,
+    "vi": 6,
+    "vii": 7,
+    "viii": 8,
+    "ix": 9,
+    "x": 10,
+    "xi": 11,
+    "xii": 12,
+}
+
+# How sure each rule is, multiplied into the OCR's own confidence.
+SURE = 1.0
+FUZZY_CAPTION = 0.85
+CONTINUATION = 0.8
+AMBIGUOUS_DATE = 0.6
+UNCAPTIONED = 0.45
+MALFORMED = 0.4
+
+_TOKEN = re.compile(r"[^\W_]+")
+_LEADERS = re.compile(r"(?:\s*[.·•:;_|\[\]]){2,}\s*|\s+[.·•:;_|]\s+")
+
+
+@dataclass
+class _Box:
+    """A line of OCR text on the sheet, with what the rules learned about it."""
+
+    line: Line
+    captions: list[_Caption] = field(default_factory=list)
+    used: bool = False
+
+    @property
+    def left(self) -> int:
+        return self.line.box[0]
+
+    @property
+    def top(self) -> int:
+        return self.line.box[1]
+
+    @property
+    def right(self) -> int:
+        return self.line.box[2]
+
+    @property
+    def bottom(self) -> int:
+        return self.line.box[3]
+
+    @property
+    def height(self) -> int:
+        return max(1, self.bottom - self.top)
+
+    def x_at(self, offset: int) -> float:
+        """Where a character offset of the text lies, assuming even spacing."""
+        share = offset / max(1, len(self.line.text))
+        return self.left + share * (self.right - self.left)
+
+
+@dataclass
+class _Caption:
+    box: _Box
+    term: str | None
+    start: int  # character offsets of the caption within its box's text
+    end: int
+    exact: bool
+
+    @property
+    def x(self) -> float:
+        return self.box.x_at(self.start)
+
+    @property
+    def value_x(self) -> float:
+        return self.box.x_at(self.end)
+
+
+@dataclass
+class _Value:
+    # (row, left, text, OCR score): read row by row, each row left to right.
+    parts: list[tuple[int, float, str, float]] = field(default_factory=list)
+    sure: float = SURE
+
+    def add(self, text: str, score: float, left: float, row: int = 0) -> None:
+        text = clean(text)
+        if text:
+            self.parts.append((row, left, text, score))
+
+    @property
+    def text(self) -> str:
+        return " ".join(part[2] for part in sorted(self.parts)).strip()
+
+    @property
+    def score(self) -> float:
+        if not self.parts:
+            return 0.0
+        weights = [len(part[2]) for part in self.parts]
+        total = sum(w * part[3] for w, part in zip(weights, self.parts, strict=True))
+        return total / sum(weights)
+
+
+def extract(lines: Iterable[Line]) -> dict[str, Any]:
+    """Return draft Darwin Core fields, ``{term: {"value", "confidence"}}``."""
+    boxes = [_Box(line) for line in lines]
+    boxes = _without_checker(boxes)
+    label = [box for box in boxes if not _is_header(box.line.text)]
+    for box in label:
+        box.captions = _captions(box.line.text, box)
+
+    values = _captioned_values(label)
+    fields: dict[str, dict[str, Any]] = {}
+    for term, value in values.items():
+        parsed = _finish(term, value)
+        if parsed is not None:
+            fields[term] = parsed
+    _uncaptioned(fields, boxes, label)
+    return {term: fields[term] for term in TERMS if term in fields}
+
+
+# -- what is not label text ------------------------------------------------------------
+
+
+def _without_checker(boxes: list[_Box]) -> list[_Box]:
+    """Drop the colour checker's printed words and the ruler figures beside them."""
+    checker = [box for box in boxes if _is_checker_word(box.line.text)]
+    if not checker:
+        return boxes
+    reach = 4 * max(box.right - box.left for box in checker)
+    kept = []
+    for box in boxes:
+        if box in checker:
+            continue
+        near = any(
+            abs(box.left - other.left) < reach and abs(box.top - other.top) < reach
+            for other in checker
+        )
+        if near and re.fullmatch(r"[\W\dmw]{0,7}", box.line.text.lower()):
+            continue  # the ruler's "12/22", "mm" and tick numbers
+        kept.append(box)
+    return kept
+
+
+def _is_checker_word(text: str) -> bool:
+    letters = re.sub(r"[^a-z]", "", text.lower())
+    return any(word in letters for word in CHECKER_WORDS) and len(letters) >= 5
+
+
+def _is_header(text: str) -> bool:
+    lowered = text.lower()
+    return any(re.search(pattern, lowered) for pattern in HEADER_PATTERNS)
+
+
+# -- captions --------------------------------------------------------------------------
+
+
+def _captions(text: str, box: _Box) -> list[_Caption]:
+    """Find the printed captions in a line's text, left to right."""
+    tokens = [(m.group().lower(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    found: list[_Caption] = []
+    i = 0
+    while i < len(tokens):
+        match = _caption_at(tokens, i, text)
+        if match is None:
+            i += 1
+            continue
+        term, used, exact = match
+        found.append(
+            _Caption(box, term, tokens[i][1], tokens[i + used - 1][2], exact=exact)
+        )
+        i += used
+    return found
+
+
+def _caption_at(
+    tokens: list[tuple[str, int, int]], i: int, text: str
+) -> tuple[str | None, int, bool] | None:
+    best: tuple[int, str | None, int, bool] | None = None
+    for caption, term in CAPTIONS:
+        target = caption.replace(" ", "")
+        words = caption.count(" ") + 1
+        for used in range(1, min(words + 1, len(tokens) - i) + 1):
+            joined = "".join(token for token, _, _ in tokens[i : i + used])
+            if len(joined) > len(target) + 2:
+                break
+            distance = _distance(joined, target)
+            if distance > _allowed(target):
+                continue
+            if len(target) <= 3 and not _short_caption_ok(tokens, i, used, text):
+                continue
+            rank = len(target) * 10 - distance
+            if best is None or rank > best[0]:
+                best = (rank, term, used, distance == 0)
+    if best is None:
+        return None
+    return best[1], best[2], best[3]
+
+
+def _allowed(target: str) -> int:
+    """Edit distance tolerated for a caption of this length (OCR misreads)."""
+    if len(target) <= 3:
+        return 0
+    if len(target) <= 9:
+        return 1
+    return 2
+
+
+def _short_caption_ok(
+    tokens: list[tuple[str, int, int]], i: int, used: int, text: str
+) -> bool:
+    """"No" and "Det" are captions only as abbreviations: "No." or "No 123"."""
+    end = tokens[i + used - 1][2]
+    following = text[end : end + 1]
+    if following == ".":
+        return True
+    after = tokens[i + used][0] if i + used < len(tokens) else ""
+    return after[:1].isdigit()
+
+
+def _distance(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            )
+        previous = current
+    return previous[-1]
+
+
+# -- values beside and above captions --------------------------------------------------
+
+
+def _captioned_values(label: list[_Box]) -> dict[str, _Value]:
+    captions = [caption for box in label for caption in box.captions]
+    values: dict[str, _Value] = {}
+    owners: dict[int, tuple[_Caption, _Value]] = {}
+
+    for caption in captions:
+        value = _Value(sure=SURE if caption.exact else FUZZY_CAPTION)
+        box = caption.box
+        siblings = box.captions
+        after = siblings.index(caption) + 1
+        stop = siblings[after].start if after < len(siblings) else len(box.line.text)
+        value.add(box.line.text[caption.end : stop], box.line.score, caption.value_x)
+        owners[id(caption)] = (caption, value)
+        if caption.term and (caption.term not in values or not values[caption.term].text):
+            values[caption.term] = value
+        box.used = True
+
+    # A box without captions belongs to the nearest caption to its left on its row.
+    for box in label:
+        if box.captions:
+            continue
+        caption = _row_caption(box, captions)
+        if caption is None:
+            continue
+        _, value = owners[id(caption)]
+        if caption.term in SHORT and value.text:
+            continue  # a number or date is one value; what follows is not part of it
+        value.add(box.line.text, box.line.score, box.left)
+        box.used = True
+
+    for term in CONTINUED:
+        caption = next((c for c in captions if c.term == term), None)
+        if caption is not None and values.get(term) is owners[id(caption)][1]:
+            _continuation(caption, values[term], label)
+    return values
+
+
+def _row_caption(box: _Box, captions: list[_Caption]) -> _Caption | None:
+    """The caption a value box stands beside: on its row, nearest to its left.
+
+    Typed values sit on the dotted line, so a little above the caption's printed
+    baseline; handwriting may rise further. The row of a caption reaches from most
+    of a line above it down to its own bottom.
+    """
+    middle = (box.top + box.bottom) / 2
+    best: tuple[float, _Caption] | None = None
+    for caption in captions:
+        line = caption.box
+        if not (line.top - 0.9 * line.height <= middle <= line.bottom + 0.2 * line.height):
+            continue
+        if box.left < caption.value_x - 0.5 * line.height:
+            continue
+        gap = box.left - caption.value_x
+        # A caption further right on the row that the box lies beyond is closer.
+        vertical = abs(box.bottom - line.bottom) / line.height
+        rank = gap + vertical * line.height * 4
+        if best is None or rank < best[0]:
+            best = (rank, caption)
+    return best[1] if best else None
+
+
+def _continuation(caption: _Caption, value: _Value, label: list[_Box]) -> None:
+    """Append an uncaptioned line just below a free-text value, in its column."""
+    line = caption.box
+    below = [
+        box
+        for box in label
+        if not box.used
+        and not box.captions
+        and line.bottom <= box.top <= line.bottom + 1.6 * line.height
+        and box.left >= caption.value_x - 2 * line.height
+    ]
+    if below:
+        box = min(below, key=lambda b: b.top)
+        value.add(box.line.text, box.line.score, box.left, row=1)
+        value.sure = min(value.sure, CONTINUATION)
+        box.used = True
+
+
+# -- cleaning and parsing values -------------------------------------------------------
+
+
+def clean(text: str) -> str:
+    """Strip dotted leaders, stray punctuation and the caption's colon."""
+    text = _LEADERS.sub(" ", f" {text} ")
+    if " " not in text.strip() and text.count(".") >= 2 and re.search("[a-z]", text):
+        # Handwriting read together with the dotted line: "Swift.Current.Research".
+        text = re.sub(r"(?<=[A-Za-z]{2})\.(?=[A-Za-z]{2})", " ", text)
+    text = re.sub(r"\s+", " ", text)
+    return text.strip(" .,:;|[]_-·•'\"")
+
+
+def _finish(term: str, value: _Value) -> dict[str, Any] | None:
+    text = value.text
+    if not text:
+        return None
+    sure = value.sure
+    if term == "eventDate":
+        parsed = parse_date(text)
+        if parsed is None:
+            return None
+        text, certainty = parsed
+        sure *= certainty
+    elif term in ("recordNumber", "catalogNumber"):
+        number = _number(text)
+        if number is None:
+            return None
+        text = number
+    elif term == "scientificName":
+        if not re.match(r"[A-Z][a-z]+(\s+[a-z-]{3,})?", text):
+            sure *= MALFORMED
+    elif term == "stateProvince":
+        text = _province(text) or text
+    elif len(re.sub(r"[^A-Za-z]", "", text)) < 2:
+        return None
+    return _field(text, value.score * sure)
+
+
+def _field(value: str, confidence: float) -> dict[str, Any]:
+    return {"value": value, "confidence": round(max(0.0, min(1.0, confidence)), 2)}
+
+
+def _number(text: str) -> str | None:
+    """A collector's or catalogue number: digits, maybe a letter or a dash."""
+    text = _digits(text)
+    match = re.search(r"\d(?:[\d\-]|\.(?=\d))*[A-Za-z]?(?![A-Za-z])", text)
+    if match is None:
+        return None
+    return match.group().strip("-")
+
+
+def _digits(text: str) -> str:
+    """Undo the OCR's usual letter-for-digit misreads next to digits."""
+    swaps = {"l": "1", "I": "1", "|": "1", "O": "0", "o": "0"}
+    out = []
+    for i, char in enumerate(text):
+        near = text[max(0, i - 1) : i] + text[i + 1 : i + 2]
+        out.append(swaps[char] if char in swaps and re.search(r"\d", near) else char)
+    return "".join(out)
+
+
+def parse_date(text: str) -> tuple[str, float] | None:
+    """An ISO 8601 date from a label's date, with how sure the reading is.
+
+    Labels write "Aug. 22, 1985", "22 Aug 1985", "22.VIII.1985", "20/06/47" and
+    "08/18/83". A numeric date is read day first unless its first number cannot be
+    a month; when both readings are possible the confidence says so. A two-digit year
+    is in the 1900s: labels of this century write the year in full. The reading
+    depends on the text alone, never on today's date, so a replay gives the same.
+    """
+    # "S.ept.18.l984": handwriting read together with its dotted line.
+    text = re.sub(r"(?<=[A-Za-z])\.(?=[a-z])", "", _digits(text))
+    words = re.findall(r"[A-Za-z]+|\d+", text)
+    lowered = [word.lower() for word in words]
+
+    for i, word in enumerate(lowered):
+        month = _month(word)
+        if month is None:
+            continue
+        before = lowered[i - 1] if i else ""
+        after = lowered[i + 1 : i + 3]
+        numbers = [w for w in after if w.isdigit()]
+        if numbers and len(numbers[-1]) in (2, 4) and len(numbers) == 2:
+            day, year = int(numbers[0]), _year(numbers[1])
+            return _iso(year, month, day, SURE)
+        if before.isdigit() and numbers:
+            return _iso(_year(numbers[0]), month, int(before), SURE)
+        if numbers and len(numbers[0]) == 4:
+            return f"{int(numbers[0]):04d}-{month:02d}", SURE
+
+    match = re.search(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", text)
+    if match:
+        return _iso(int(match[1]), int(match[2]), int(match[3]), SURE)
+    match = re.search(r"(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{2}|\d{4})\b", text)
+    if match:
+        first, second = int(match[1]), int(match[2])
+        year = _year(match[3])
+        if first > 12:
+            return _iso(year, second, first, SURE)
+        if second > 12:
+            return _iso(year, first, second, SURE)
+        return _iso(year, second, first, AMBIGUOUS_DATE)
+    match = re.search(r"\b(1[89]\d\d|20\d\d)\b", text)
+    if match:
+        return match[1], UNCAPTIONED
+    return None
+
+
+def _month(word: str) -> int | None:
+    if word in ROMAN:
+        return ROMAN[word]
+    if len(word) >= 3 and word[:3] in MONTHS:
+        return MONTHS[word[:3]]
+    return None
+
+
+def _year(text: str) -> int:
+    year = int(text)
+    return 1900 + year if len(text) == 2 else year
+
+
+def _iso(year: int, month: int, day: int, sure: float) -> tuple[str, float] | None:
+    try:
+        return date(year, month, day).isoformat(), sure
+    except ValueError:
+        return None
+
+
+def _province(text: str) -> str | None:
+    words = " ".join(re.findall(r"[a-z]+", text.lower()))
+    for name, province in PROVINCES.items():
+        if re.search(rf"\b{name}\b", words):
+            return province
+    return None
+
+
+# -- fields without a caption ----------------------------------------------------------
+
+
+def _uncaptioned(
+    fields: dict[str, dict[str, Any]],
+    boxes: list[_Box],
+    label: list[_Box],
+) -> None:
+    """Fill what a label states without a caption, where its form is unmistakable."""
+    free = [box for box in label if not box.used]
+    if "eventDate" not in fields:
+        for box in free:
+            parsed = parse_date(box.line.text)
+            if parsed and re.search(r"[A-Za-z]{3}|\d+\s*[-/.]\s*\d+", box.line.text):
+                value, certainty = parsed
+                fields["eventDate"] = _field(
+                    value, box.line.score * min(certainty, UNCAPTIONED + 0.3)
+                )
+                box.used = True
+                break
+    if "recordNumber" not in fields:
+        for box in free:
+            match = re.match(r"\s*no\W*\s*(\d[\dA-Za-z-]*)", _digits(box.line.text), re.I)
+            if match:
+                fields["recordNumber"] = _field(match[1], box.line.score * UNCAPTIONED)
+                break
+
+    # The province: in the locality, else a label title such as "Plants of
+    # Saskatchewan, Canada" (a statement about the collection, not an address).
+    places = []
+    if "locality" in fields:
+        places.append((fields["locality"]["value"], fields["locality"]["confidence"]))
+    titles = [
+        box
+        for box in boxes
+        if re.search(r"\b(plants|flora)\s+of\b", box.line.text, re.I)
+    ]
+    places += [(box.line.text, box.line.score * 0.9) for box in titles]
+    if "stateProvince" not in fields:
+        for text, score in places:
+            province = _province(text)
+            if province:
+                fields["stateProvince"] = _field(province, score)
+                break
+    if "country" not in fields:
+        for text, score in places:
+            if re.search(r"\bcanada\b", text, re.I):
+                fields["country"] = _field("Canada", score)
+                break
