@@ -24,6 +24,7 @@ same lines must change it, so a replay over stored readings shows what changed.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -52,9 +53,11 @@ TERMS = (
 CAPTIONS: tuple[tuple[str, str | None], ...] = (
     ("botanical name", "scientificName"),
     ("latin name", "scientificName"),
+    ("species", "scientificName"),
     ("scientific name", "scientificName"),
     ("host", "scientificName"),
     ("common name", None),
+    ("english name", None),
     ("natural order", None),
     ("family", None),
     ("remarks", None),
@@ -70,6 +73,9 @@ CAPTIONS: tuple[tuple[str, str | None], ...] = (
     ("habitat", "habitat"),
     ("collector", "recordedBy"),
     ("collected by", "recordedBy"),
+    ("coll", "recordedBy"),
+    ("elevation", None),
+    ("altitude", None),
     ("coll no", "recordNumber"),
     ("no", "recordNumber"),
     ("number", "catalogNumber"),
@@ -77,8 +83,8 @@ CAPTIONS: tuple[tuple[str, str | None], ...] = (
     ("province", "stateProvince"),
     ("country", "country"),
 )
-# Values that are one token or date: they take no more than their first box.
-SHORT = ("recordNumber", "catalogNumber", "eventDate")
+# Values that are one number: they take no more than their first box.
+SHORT = ("recordNumber", "catalogNumber")
 # Values that may run onto a second, uncaptioned line.
 CONTINUED = ("locality", "habitat")
 
@@ -93,6 +99,8 @@ HEADER_PATTERNS = (
     r"herbarium",
     r"scientific\s*co",
     r"\(das\)|\(dao\)",
+    r"\bstet\b",  # an annotation slip: a later botanist agreeing, not the label
+    r"annotated\s*by|annot\w*\s*par",
 )
 PROVINCES = {
     "saskatchewan": "Saskatchewan",
@@ -145,7 +153,8 @@ AMBIGUOUS_DATE = 0.6
 UNCAPTIONED = 0.45
 MALFORMED = 0.4
 
-_TOKEN = re.compile(r"[^\W_]+")
+# Words, numbers, and the halves of words the OCR glued together ("WiseDate").
+_TOKEN = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^\W\d_]+")
 _LEADERS = re.compile(r"(?:\s*[.·•:;_|\[\]]){2,}\s*|\s+[.·•:;_|]\s+")
 
 
@@ -226,9 +235,10 @@ class _Value:
 
 def extract(lines: Iterable[Line]) -> dict[str, Any]:
     """Return draft Darwin Core fields, ``{term: {"value", "confidence"}}``."""
-    boxes = [_Box(line) for line in lines]
+    boxes = [_Box(_plain(line)) for line in lines if "°" not in line.text]
     boxes = _without_checker(boxes)
-    label = [box for box in boxes if not _is_header(box.line.text)]
+    label = _without_header(boxes)
+    label = _joined_captions(label)
     for box in label:
         box.captions = _captions(box.line.text, box)
 
@@ -268,6 +278,81 @@ def _without_checker(boxes: list[_Box]) -> list[_Box]:
 def _is_checker_word(text: str) -> bool:
     letters = re.sub(r"[^a-z]", "", text.lower())
     return any(word in letters for word in CHECKER_WORDS) and len(letters) >= 5
+
+
+def _plain(line: Line) -> Line:
+    """Fold the accents the recogniser puts on plain English letters ("Creęk").
+
+    Its dictionary covers many scripts and it adds cedillas and ogoneks to typed
+    English far more often than these labels carry a real accent.
+    """
+    folded = unicodedata.normalize("NFKD", line.text)
+    text = "".join(char for char in folded if not unicodedata.combining(char))
+    return Line(text, line.score, line.box) if text != line.text else line
+
+
+def _without_header(boxes: list[_Box]) -> list[_Box]:
+    """Drop the institution's printed header, its address lines included.
+
+    A header line is known by its words; the address below it ("SWIFT CURRENT,
+    SASK.") by standing right under a header line, in capitals, with no caption.
+    """
+    header: list[_Box] = []
+    for box in sorted(boxes, key=lambda b: b.top):
+        if _is_header(box.line.text):
+            header.append(box)
+            continue
+        under = any(
+            -0.5 * above.height <= box.top - above.bottom <= 0.8 * above.height
+            and box.left < above.right
+            and above.left < box.right
+            for above in header
+        )
+        # Printed headers are set in capitals; a value right below one is not.
+        capitals = not re.search("[a-z]", box.line.text)
+        if under and capitals and not _captions(box.line.text, box):
+            header.append(box)
+    return [box for box in boxes if box not in header]
+
+
+def _joined_captions(boxes: list[_Box]) -> list[_Box]:
+    """Join a caption the OCR cut in two boxes ("Botanical" + "Name.")."""
+    firsts = {c.split()[0]: c for c, _ in CAPTIONS if " " in c}
+    joined = list(boxes)
+    for box in boxes:
+        words = _TOKEN.findall(box.line.text)
+        if not words or words[-1].lower() not in firsts or box not in joined:
+            continue
+        rest = firsts[words[-1].lower()].split()[1]
+        for other in joined:
+            tokens = _TOKEN.findall(other.line.text)
+            if (
+                other is not box
+                and tokens
+                and tokens[0].lower() == rest
+                and 0 <= other.left - box.right <= 2 * box.height
+                and _overlap(box, other) > 0.5
+            ):
+                line = Line(
+                    f"{box.line.text} {other.line.text}",
+                    min(box.line.score, other.line.score),
+                    (
+                        box.left,
+                        min(box.top, other.top),
+                        other.right,
+                        max(box.bottom, other.bottom),
+                    ),
+                )
+                joined[joined.index(box)] = _Box(line)
+                joined.remove(other)
+                break
+    return joined
+
+
+def _overlap(a: _Box, b: _Box) -> float:
+    """How much two boxes share vertically, as a share of the lower one."""
+    shared = min(a.bottom, b.bottom) - max(a.top, b.top)
+    return max(0, shared) / min(a.height, b.height)
 
 
 def _is_header(text: str) -> bool:
@@ -310,6 +395,9 @@ def _caption_at(
             distance = _distance(joined, target)
             if distance > _allowed(target):
                 continue
+            first = tokens[i][0]
+            if len(first) < 3 and not target.startswith(first):
+                continue  # a stray letter before the caption, not a misread of it
             if len(target) <= 3 and not _short_caption_ok(tokens, i, used, text):
                 continue
             rank = len(target) * 10 - distance
@@ -332,10 +420,10 @@ def _allowed(target: str) -> int:
 def _short_caption_ok(
     tokens: list[tuple[str, int, int]], i: int, used: int, text: str
 ) -> bool:
-    """"No" and "Det" are captions only as abbreviations: "No." or "No 123"."""
+    """ "No" and "Det" are captions only as abbreviations: "No." or "No 123"."""
     end = tokens[i + used - 1][2]
     following = text[end : end + 1]
-    if following == ".":
+    if following in (".", ":"):
         return True
     after = tokens[i + used][0] if i + used < len(tokens) else ""
     return after[:1].isdigit()
@@ -359,7 +447,11 @@ def _distance(a: str, b: str) -> int:
 def _captioned_values(label: list[_Box]) -> dict[str, _Value]:
     captions = [caption for box in label for caption in box.captions]
     values: dict[str, _Value] = {}
-    owners: dict[int, tuple[_Caption, _Value]] = {}
+    owners: dict[int, _Value] = {}
+    # How far right each caption's value reaches so far: a box further than a few
+    # letters beyond it is something else on the sheet (a map, a stamp).
+    reach: dict[int, float] = {}
+    loose: list[_Box] = []
 
     for caption in captions:
         value = _Value(sure=SURE if caption.exact else FUZZY_CAPTION)
@@ -368,27 +460,43 @@ def _captioned_values(label: list[_Box]) -> dict[str, _Value]:
         after = siblings.index(caption) + 1
         stop = siblings[after].start if after < len(siblings) else len(box.line.text)
         value.add(box.line.text[caption.end : stop], box.line.score, caption.value_x)
-        owners[id(caption)] = (caption, value)
-        if caption.term and (caption.term not in values or not values[caption.term].text):
+        owners[id(caption)] = value
+        reach[id(caption)] = box.x_at(stop)
+        if caption.term and (
+            caption.term not in values or not values[caption.term].text
+        ):
             values[caption.term] = value
         box.used = True
+        if caption is siblings[0] and clean(box.line.text[: caption.start]):
+            # Text before a box's first caption is the value of a caption further
+            # left ("Thomas & Wise" + "Date" read as one box).
+            head = Line(
+                box.line.text[: caption.start],
+                box.line.score,
+                (box.left, box.top, round(box.x_at(caption.start)), box.bottom),
+            )
+            loose.append(_Box(head))
 
     # A box without captions belongs to the nearest caption to its left on its row.
-    for box in label:
-        if box.captions:
-            continue
+    rows = [box for box in label if not box.captions] + loose
+    for box in sorted(rows, key=lambda b: b.left):
         caption = _row_caption(box, captions)
         if caption is None:
             continue
-        _, value = owners[id(caption)]
+        value = owners[id(caption)]
+        line = caption.box
+        # The first words may start well along the dotted line; the next follow on.
+        if box.left - reach[id(caption)] > (3 if value.text else 8) * line.height:
+            continue
         if caption.term in SHORT and value.text:
-            continue  # a number or date is one value; what follows is not part of it
+            continue  # a number is one value; what follows is not part of it
         value.add(box.line.text, box.line.score, box.left)
+        reach[id(caption)] = max(reach[id(caption)], box.right)
         box.used = True
 
     for term in CONTINUED:
         caption = next((c for c in captions if c.term == term), None)
-        if caption is not None and values.get(term) is owners[id(caption)][1]:
+        if caption is not None and values.get(term) is owners[id(caption)]:
             _continuation(caption, values[term], label)
     return values
 
@@ -404,7 +512,9 @@ def _row_caption(box: _Box, captions: list[_Caption]) -> _Caption | None:
     best: tuple[float, _Caption] | None = None
     for caption in captions:
         line = caption.box
-        if not (line.top - 0.9 * line.height <= middle <= line.bottom + 0.2 * line.height):
+        if not (
+            line.top - 0.9 * line.height <= middle <= line.bottom + 0.2 * line.height
+        ):
             continue
         if box.left < caption.value_x - 0.5 * line.height:
             continue
@@ -420,13 +530,15 @@ def _row_caption(box: _Box, captions: list[_Caption]) -> _Caption | None:
 def _continuation(caption: _Caption, value: _Value, label: list[_Box]) -> None:
     """Append an uncaptioned line just below a free-text value, in its column."""
     line = caption.box
+    captions = [c for box in label for c in box.captions]
     below = [
         box
         for box in label
         if not box.used
+        and _row_caption(box, captions) in (None, caption)
         and not box.captions
         and line.bottom <= box.top <= line.bottom + 1.6 * line.height
-        and box.left >= caption.value_x - 2 * line.height
+        and caption.x - 2 * line.height <= box.left <= caption.value_x + 4 * line.height
     ]
     if below:
         box = min(below, key=lambda b: b.top)
@@ -441,9 +553,11 @@ def _continuation(caption: _Caption, value: _Value, label: list[_Box]) -> None:
 def clean(text: str) -> str:
     """Strip dotted leaders, stray punctuation and the caption's colon."""
     text = _LEADERS.sub(" ", f" {text} ")
-    if " " not in text.strip() and text.count(".") >= 2 and re.search("[a-z]", text):
-        # Handwriting read together with the dotted line: "Swift.Current.Research".
-        text = re.sub(r"(?<=[A-Za-z]{2})\.(?=[A-Za-z]{2})", " ", text)
+    # Words read together with the dots of the line they are written on
+    # ("miles.east.of"); initials ("J.F.Alex") keep theirs.
+    text = re.sub(r"(?<=[A-Za-z]{2})\.(?=[A-Za-z]{2})", " ", text)
+    # A capital split from the rest of its word by a speck ("A,ster", "S.ept").
+    text = re.sub(r"(?<=\b[A-Z])[.,](?=[a-z]{2})", "", text)
     text = re.sub(r"\s+", " ", text)
     return text.strip(" .,:;|[]_-·•'\"")
 
@@ -459,7 +573,14 @@ def _finish(term: str, value: _Value) -> dict[str, Any] | None:
             return None
         text, certainty = parsed
         sure *= certainty
-    elif term in ("recordNumber", "catalogNumber"):
+    elif term == "catalogNumber":
+        # Stamped numbers are often read with the dots of their line between
+        # the digits ("2..0.6.28"); a catalogue number has no dots of its own.
+        number = _number(re.sub(r"(?<=\d)[.\s]+(?=\d)", "", _digits(text)))
+        if number is None:
+            return None
+        text = number
+    elif term == "recordNumber":
         number = _number(text)
         if number is None:
             return None
@@ -469,7 +590,7 @@ def _finish(term: str, value: _Value) -> dict[str, Any] | None:
             sure *= MALFORMED
     elif term == "stateProvince":
         text = _province(text) or text
-    elif len(re.sub(r"[^A-Za-z]", "", text)) < 2:
+    elif len(re.sub(r"[\W_]", "", text)) < 2:
         return None
     return _field(text, value.score * sure)
 
@@ -508,6 +629,10 @@ def parse_date(text: str) -> tuple[str, float] | None:
     """
     # "S.ept.18.l984": handwriting read together with its dotted line.
     text = re.sub(r"(?<=[A-Za-z])\.(?=[a-z])", "", _digits(text))
+    # "20/0.6/47": a dot of the line inside a numeric date.
+    text = (
+        re.sub(r"(?<=[/\d])\.(?=\d)|(?<=\d)\.(?=/)", "", text) if "/" in text else text
+    )
     words = re.findall(r"[A-Za-z]+|\d+", text)
     lowered = [word.lower() for word in words]
 
@@ -594,22 +719,28 @@ def _uncaptioned(
                 break
     if "recordNumber" not in fields:
         for box in free:
-            match = re.match(r"\s*no\W*\s*(\d[\dA-Za-z-]*)", _digits(box.line.text), re.I)
+            match = re.match(
+                r"\s*no\W*\s*(\d[\dA-Za-z-]*)", _digits(box.line.text), re.I
+            )
             if match:
                 fields["recordNumber"] = _field(match[1], box.line.score * UNCAPTIONED)
                 break
 
     # The province: in the locality, else a label title such as "Plants of
     # Saskatchewan, Canada" (a statement about the collection, not an address).
-    places = []
-    if "locality" in fields:
-        places.append((fields["locality"]["value"], fields["locality"]["confidence"]))
+    places = [
+        (fields[term]["value"], fields[term]["confidence"])
+        for term in ("locality", "habitat")
+        if term in fields
+    ]
     titles = [
         box
         for box in boxes
         if re.search(r"\b(plants|flora)\s+of\b", box.line.text, re.I)
     ]
     places += [(box.line.text, box.line.score * 0.9) for box in titles]
+    if "scientificName" not in fields:
+        _name_under_title(fields, titles, label)
     if "stateProvince" not in fields:
         for text, score in places:
             province = _province(text)
@@ -621,3 +752,45 @@ def _uncaptioned(
             if re.search(r"\bcanada\b", text, re.I):
                 fields["country"] = _field("Canada", score)
                 break
+
+
+_BINOMIAL = re.compile(r"[A-Z][a-z]{2,}\s+[a-z][a-z-]{2,}\b|[A-Z]{3,}\s+[A-Z]{3,}$")
+_FAMILY = re.compile(r"\b[A-Z]{3,}(?:ACEAE|AE)\b")
+
+
+def _name_under_title(
+    fields: dict[str, dict[str, Any]], titles: list[_Box], label: list[_Box]
+) -> None:
+    """A name typed without a caption: the line under a label's title ("Plants of
+    Saskatchewan") or under a family name (a folder's "280 COMPOSITAE")."""
+    heads = titles + [box for box in label if _FAMILY.search(box.line.text)]
+    for head in heads:
+        below = sorted(
+            (
+                box
+                for box in label
+                if not box.used
+                and box is not head
+                and 0 <= box.top - head.top <= 3 * head.height
+            ),
+            key=lambda b: (b.top, b.left),
+        )
+        for box in below:
+            if not _BINOMIAL.match(box.line.text):
+                continue
+            text = box.line.text
+            if text.isupper():
+                text = text.capitalize()  # "HIERACIUM UMBELLATUM"
+            # The author may stand apart on the same row ("Coreopsis tinctoria" and
+            # "Nutt.").
+            for other in sorted(label, key=lambda b: b.left):
+                if (
+                    other is not box
+                    and not other.used
+                    and 0 <= other.left - box.right <= 3 * box.height
+                    and _overlap(box, other) > 0.5
+                ):
+                    text = f"{text} {other.line.text}"
+            fields["scientificName"] = _field(clean(text), box.line.score * UNCAPTIONED)
+            box.used = True
+            return

@@ -227,7 +227,9 @@ class Reader:
         )
         chosen = upright if sideways else across
         chosen.sort(key=lambda item: -item[0])
-        crops = [probe.crop(tuple(round(v) for v in b)) for _, b in chosen[:PROBE_LINES]]
+        crops = [
+            probe.crop(tuple(round(v) for v in b)) for _, b in chosen[:PROBE_LINES]
+        ]
         if not crops:
             return 0
         turns = (90, 270) if sideways else (0, 180)
