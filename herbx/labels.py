@@ -149,7 +149,7 @@ ROMAN = {
 SURE = 1.0
 FUZZY_CAPTION = 0.85
 CONTINUATION = 0.8
-AMBIGUOUS_DATE = 0.6
+AMBIGUOUS_DATE = 0.45
 UNCAPTIONED = 0.45
 MALFORMED = 0.4
 
@@ -646,6 +646,8 @@ def parse_date(text: str) -> tuple[str, float] | None:
         if numbers and len(numbers[-1]) in (2, 4) and len(numbers) == 2:
             day, year = int(numbers[0]), _year(numbers[1])
             return _iso(year, month, day, SURE)
+        if len(before) == 4 and before.isdigit() and numbers:
+            return _iso(int(before), month, int(numbers[0]), SURE)  # "1987 Aug 20"
         if before.isdigit() and numbers:
             return _iso(_year(numbers[0]), month, int(before), SURE)
         if numbers and len(numbers[0]) == 4:

@@ -44,7 +44,10 @@ def test_an_unknown_model_alias_lists_the_known_ones(herbx, sheets):
 
 
 def test_a_missing_api_key_says_which_variable_to_set(herbx, sheets):
-    result = herbx("run", str(sheets), env={"OPENROUTER_API_KEY": ""})
+    # Without --engine openrouter, no key means the local engine (tests/test_local).
+    result = herbx(
+        "run", str(sheets), "--engine", "openrouter", env={"OPENROUTER_API_KEY": ""}
+    )
 
     assert_one_line_error(result, "OPENROUTER_API_KEY")
 
