@@ -1,4 +1,4 @@
-"""Scoring extracted records against a truth table read off the sheets by a person.
+"""Scoring extracted records against a truth table read off the sheets by eye.
 
 The table is a CSV with a ``sha256`` column (the specimen id), a ``script`` column
 (``typed``, ``handwritten`` or ``mixed``) and one column per Darwin Core term; an
