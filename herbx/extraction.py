@@ -769,17 +769,20 @@ class Extraction:
 
     def _finish(self, new_events: list[ev.Event]) -> None:
         """Record a specimen's outcome, then write its line, then check the run."""
-        with self._lock, interrupts.critical():
-            records = self._append(new_events)
-            failpoints.hit("after_outcome_committed")
-            outcome = records[-1]
-            assert self.raw is not None
-            self.raw.append(render(outcome) or b"")
-        saved = isinstance(outcome.event, ev.ResultSaved)
-        self.progress.advance(saved, self.state.spend)
-        if self.state.done % TRIM_EVERY == 0:
+        with self._lock:
+            with interrupts.critical():
+                records = self._append(new_events)
+                failpoints.hit("after_outcome_committed")
+                outcome = records[-1]
+                assert self.raw is not None
+                self.raw.append(render(outcome) or b"")
+            done, spend = self.state.done, self.state.spend
+            # Checked under the lock, so that every count is checked once and in
+            # order: two workers finishing together must not both see the later one.
+            self._validate()
+        self.progress.advance(isinstance(outcome.event, ev.ResultSaved), spend)
+        if done % TRIM_EVERY == 0:
             allocator.release_free_memory()
-        self._validate()
 
     def _validate(self) -> None:
         if self._stopping.is_set():

@@ -1,12 +1,14 @@
 """The ledger's tables as SQLAlchemy Core objects (the current schema).
 
-Migrations in ``migrations/`` create and upgrade these tables; this module only
-describes their latest shape for the code that reads and writes them.
+Migrations in ``migrations/`` upgrade older ledgers to this shape; a new SQLite
+ledger is created in it directly (``herbx.migration``), and a test keeps the two
+identical.
 """
 
 from sqlalchemy import (
     Column,
     Float,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -36,6 +38,13 @@ events = Table(
     Column("hash", String(64), nullable=False),
     UniqueConstraint("run_id", "seq", name="uq_events_run_seq"),
 )
+# The indexes the migrations made, in their order (0001, 0002, 0003).
+Index("ix_events_type", events.c.type)
+Index("ix_events_ts", events.c.ts)
+Index("ix_events_specimen", events.c.specimen_id)
+Index("ix_events_key_fp", events.c.key_fp)
+Index("ix_events_run_type", events.c.run_id, events.c.type)
+Index("ix_events_run_specimen", events.c.run_id, events.c.specimen_id, events.c.type)
 
 ledger_info = Table(
     "ledger_info",

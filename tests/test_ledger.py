@@ -247,3 +247,23 @@ def test_old_payload_versions_are_upgraded_on_read(monkeypatch):
 
 def test_the_schema_head_herbx_checks_first_is_the_newest_migration():
     assert migration.head_revision() == migration.HEAD
+
+
+def test_a_new_ledger_has_exactly_the_schema_the_migrations_build(tmp_path):
+    def schema_of(path: Path, fresh: bool) -> list[tuple]:
+        engine = create_engine(f"sqlite:///{path}")
+        with engine.connect() as conn:
+            migration.upgrade(conn, str(path), fresh=fresh)
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            rows = db.execute(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name"
+            ).fetchall()
+            version = db.execute("SELECT version_num FROM alembic_version").fetchall()
+        engine.dispose()
+        return [*rows, *version]
+
+    created = schema_of(tmp_path / "created.db", fresh=True)
+    migrated = schema_of(tmp_path / "migrated.db", fresh=False)
+
+    assert created == migrated
+    assert ("0003",) in created
