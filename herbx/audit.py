@@ -98,6 +98,11 @@ def describe(record: Record, paths: Paths) -> tuple[str, str]:
                     f"run imported from {event.imported_from}: model {event.model}"
                 )
             again = f", rerun of {event.rerun_of}" if event.rerun_of else ""
+            if event.engine == "local":
+                return "INFO", (
+                    f"run started: local OCR engine and label rules (draft records), "
+                    f"model {event.model}{counted}{again}"
+                )
             return "INFO", (
                 f"run started: model {event.model}{counted}, "
                 f"endpoint {event.endpoint}, prompt {event.prompt_sha256[:12]}{again}"

@@ -4,7 +4,9 @@ Every attempt is attributed to the day, run, model and key fingerprint of its
 ``request_sent`` event; the cost its response reported is added there, and a result
 saved from it counts as a success there. A request with no priced response (it timed
 out, the process died, the provider sent no cost) is counted as unknown cost, never as
-zero. Totals are sums of the costs the API reported, nothing estimated.
+zero. Totals are sums of the costs the API reported, nothing estimated. A sheet the
+local engine read (``ocr_read``) counts as an attempt of known cost zero, under the
+key "local".
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ TYPES = (
     "request_sent",
     "response_received",
     "request_failed",
+    "ocr_read",
     "result_saved",
 )
 
@@ -74,7 +77,7 @@ class CostTallies:
     """
 
     name = "costs"
-    version = 1
+    version = 2  # 2: the local engine's readings count as free attempts
     types = TYPES
     tables = ("cost_runs", "cost_requests", "cost_tallies")
     schema = (
@@ -97,25 +100,14 @@ class CostTallies:
                     (record.run_id, event.model),
                 )
             case ev.RequestSent():
-                model = event.model
-                if not model:
-                    found = db.execute(
-                        "SELECT model FROM cost_runs WHERE run_id = ?",
-                        (record.run_id,),
-                    ).fetchone()
-                    model = found[0] if found else ""
+                model = event.model or self._model(db, record.run_id)
                 key = event.key_fingerprint or ""
-                group = (record.ts[:10], record.run_id, model, key)
-                db.execute(
-                    "INSERT OR REPLACE INTO cost_requests VALUES (?, ?, ?, ?, ?)",
-                    (event.request_id, *group),
+                self._attempt(
+                    db, event.request_id, (record.ts[:10], record.run_id, model, key)
                 )
-                db.execute(
-                    "INSERT INTO cost_tallies (day, run_id, model, key, requests) "
-                    "VALUES (?, ?, ?, ?, 1) ON CONFLICT DO UPDATE "
-                    "SET requests = requests + 1",
-                    group,
-                )
+            case ev.OcrRead():
+                group = (record.ts[:10], record.run_id, self._model(db, record.run_id))
+                self._attempt(db, event.request_id, (*group, "local"), known=1)
             case ev.ResponseReceived(cost=cost) if cost is not None:
                 self._add(
                     db,
@@ -130,6 +122,30 @@ class CostTallies:
                 self._add(db, event.request_id, "unreached = unreached + 1")
             case ev.ResultSaved():
                 self._add(db, event.request_id, "successes = successes + 1")
+
+    def _model(self, db: sqlite3.Connection, run_id: str) -> str:
+        found = db.execute(
+            "SELECT model FROM cost_runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return found[0] if found else ""
+
+    def _attempt(
+        self,
+        db: sqlite3.Connection,
+        request_id: str,
+        group: tuple[str, str, str, str],
+        known: int = 0,
+    ) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO cost_requests VALUES (?, ?, ?, ?, ?)",
+            (request_id, *group),
+        )
+        db.execute(
+            "INSERT INTO cost_tallies (day, run_id, model, key, requests, known) "
+            "VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT DO UPDATE "
+            "SET requests = requests + 1, known = known + excluded.known",
+            (*group, known),
+        )
 
     def _add(
         self,

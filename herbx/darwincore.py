@@ -188,7 +188,7 @@ class OccurrenceRows:
     fields, in the order raw.jsonl lists them, and each run's start (for eml.xml)."""
 
     name = "occurrence"
-    version = 1
+    version = 2  # 2: drafts of the local engine say so in occurrenceRemarks
     types = (*OUTCOMES, "specimen_requeued", "run_started")
     tables = ("occurrence_rows", "occurrence_runs")
     schema = (
@@ -208,13 +208,21 @@ class OccurrenceRows:
                 (record.run_id, record.ts, ev.encode(event)),
             )
         elif isinstance(event, ev.ResultSaved):
+            fields = event.fields
+            if event.rules_version and "occurrenceRemarks" not in fields:
+                # A draft must not pass for a checked transcription downstream.
+                note = (
+                    "draft transcription by OCR and label rules "
+                    f"{event.rules_version}; not verified"
+                )
+                fields = {**fields, "occurrenceRemarks": {"value": note}}
             db.execute(
                 "INSERT OR REPLACE INTO occurrence_rows VALUES (?, ?, ?, ?)",
                 (
                     record.run_id,
                     event.specimen_id,
                     record.position,
-                    msgspec.json.encode(event.fields),
+                    msgspec.json.encode(fields),
                 ),
             )
         else:  # a failure or a requeue withdraws the specimen's row
@@ -241,8 +249,10 @@ def records(
                 continue
             value = str(field.get("value", "")).strip()
             confidence = field.get("confidence")
-            if min_confidence is not None and (
-                confidence is None or confidence < min_confidence
+            if (
+                min_confidence is not None
+                and "confidence" in field
+                and (confidence is None or confidence < min_confidence)
             ):
                 value = ""
             if value:
@@ -300,15 +310,26 @@ def eml_xml(run_id: str, started: ev.RunStarted | None, published: str) -> str:
     model = started.model if started else "unknown"
     prompt = started.prompt_sha256 if started else "unknown"
     version = started.herbx_version if started else "unknown"
-    source = (
-        f"Images under {started.images_dir}, sent to {started.endpoint}."
-        if started
-        else "Unknown source."
+    local = started is not None and started.engine == "local"
+    if started is None:
+        source = "Unknown source."
+    elif local:
+        source = (
+            f"Images under {started.images_dir}, read where herbx ran by its local "
+            "OCR engine (RapidOCR), label text mapped to terms by rules."
+        )
+    else:
+        source = f"Images under {started.images_dir}, sent to {started.endpoint}."
+    how = (
+        f"model {model}. Values are drafts read by OCR and label rules and have "
+        "not been verified."
+        if local
+        else f"model {model}, prompt SHA-256 {prompt}. Values were read by a vision "
+        "language model and have not been verified."
     )
     abstract = (
         f"Darwin Core records extracted from herbarium sheet images by herbx "
-        f"{version}, run {run_id}, model {model}, prompt SHA-256 {prompt}. "
-        "Values were read by a vision language model and have not been verified."
+        f"{version}, run {run_id}, {how}"
     )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -346,6 +346,7 @@ class Extraction:
                 ev.RunStarted(
                     model=self.options.model,
                     endpoint=self.endpoint,
+                    engine=self.options.engine,
                     prompt_sha256=self.prompt_sha256,
                     prompt_text=self.options.prompt_text,
                     images_dir=str(self.options.images_dir.resolve()),

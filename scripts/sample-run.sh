@@ -13,7 +13,8 @@ fi
 work=runs/sample
 mkdir -p "$work"
 export HERBX_LEDGER="$work/herbx.db"
-run_id="sample-$(date -u +%Y%m%d-%H%M%S)"
+# A fixed id: run the script again after a kill and it resumes that run.
+run_id=sample
 
 .venv/bin/herbx run samples/specimens --engine local --run-id "$run_id" \
     --out "$work/$run_id"
@@ -25,7 +26,7 @@ echo "environment: $work/$run_id/environment.json"
 echo "audit trail: $work/$run_id/audit.log"
 echo "             (or .venv/bin/herbx audit --ledger $HERBX_LEDGER --run $run_id)"
 echo "ledger:      $HERBX_LEDGER"
-echo "report:      .venv/bin/herbx report field_coverage --ledger $HERBX_LEDGER" \
-    "--run $run_id"
+echo "reports:     .venv/bin/herbx report --list --ledger $HERBX_LEDGER"
 echo
-.venv/bin/herbx report field_coverage --run "$run_id"
+echo ".venv/bin/herbx report success_rate --ledger $HERBX_LEDGER --run $run_id"
+.venv/bin/herbx report success_rate --run "$run_id"

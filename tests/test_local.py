@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import msgspec
@@ -186,8 +187,43 @@ def test_audit_projections_and_reports_work_on_a_local_run(local_run):
     for name in [entry.split()[0] for entry in listing]:
         result = run_herbx(work, "report", name)
         assert result.returncode == 0, (name, result.stderr)
-    costs = run_herbx(work, "costs", "--format", "json")
+    costs = run_herbx(work, "costs", "--run", "local", "--format", "json")
     assert costs.returncode == 0, costs.stderr
+    total = [json.loads(line) for line in costs.stdout.splitlines()][-1]
+    assert (total["requests"], total["successes"]) == (3, 3)
+    assert total["spend_usd"] == 0 and total["unknown_cost_attempts"] == 0
+
+
+def test_darwin_core_exports_say_the_records_are_drafts(local_run):
+    work, _ = local_run
+
+    result = run_herbx(work, "project", "dwca.zip", "--run", "local", "-o", "a.zip")
+
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(work / "a.zip") as archive:
+        occurrences = archive.read("occurrence.txt").decode()
+        eml = archive.read("eml.xml").decode()
+    rows = occurrences.splitlines()
+    remarks = rows[0].split("\t").index("occurrenceRemarks")
+    assert all("draft" in row.split("\t")[remarks] for row in rows[1:])
+    assert "drafts read by OCR and label rules" in eml
+    assert "vision language model" not in eml
+
+
+def test_a_rerun_of_a_local_run_uses_the_local_engine(local_run):
+    work, _ = local_run
+
+    refused = run_herbx(
+        work, "rerun", "local", "--engine", "openrouter", "--run-id", "remote"
+    )
+    assert refused.returncode == 2 and "OPENROUTER_API_KEY" in refused.stderr
+    assert "remote" not in run_herbx(work, "runs").stdout
+
+    again = run_herbx(work, "rerun", "local", "--run-id", "again")
+    assert again.returncode == 0, again.stderr
+    diff = run_herbx(work, "diff", "local", "again")
+    assert diff.returncode == 0, diff.stderr
+    assert "3 the same" in diff.stdout
 
 
 def test_offline_replay_reproduces_the_run_without_ocr(local_run, tmp_path):

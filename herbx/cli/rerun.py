@@ -10,12 +10,29 @@ import typer
 
 from herbx import events as ev
 from herbx.cli.app import LedgerOption, app, note
-from herbx.cli.keys import KeysFileOption, ProvisionCommandOption, key_sources
-from herbx.cli.run import RUN_ID, execute, read_prompt
+from herbx.cli.keys import (
+    KeysFileOption,
+    ProvisionCommandOption,
+    current_key,
+    key_sources,
+)
+from herbx.cli.run import (
+    RUN_ID,
+    default_prompt,
+    execute,
+    local_options,
+    local_reader,
+    read_prompt,
+)
 from herbx.errors import UsageError
 from herbx.extraction import Options
 from herbx.ledger import Ledger
-from herbx.openrouter import DEFAULT_BASE_URL, check_base_url, resolve_model
+from herbx.openrouter import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MODEL,
+    check_base_url,
+    resolve_model,
+)
 from herbx.projections import choose_run
 
 
@@ -24,6 +41,10 @@ def rerun(
     original: Annotated[
         str, typer.Argument(help="The run whose specimens to take.", metavar="RUN")
     ],
+    engine: Annotated[
+        str | None,
+        typer.Option(help="openrouter or local [default: the original's engine]."),
+    ] = None,
     model: Annotated[
         str | None, typer.Option(help="Model id or alias [default: the original's].")
     ] = None,
@@ -94,20 +115,42 @@ def rerun(
         )
 
     recorded = started.options
-    if prompt is not None:
-        prompt_text, prompt_source = read_prompt(prompt)
-    else:
-        prompt_text = started.prompt_text
-        prompt_source = recorded.get("prompt_source", "default")
+    was_local = started.engine == "local"
+    engine = engine or started.engine
+    if engine not in ("openrouter", "local"):
+        raise UsageError(f"--engine {engine!r} is not one of openrouter, local")
     if run_id is None:
         number = 1
         while f"{original}-rerun-{number}" in existing:
             number += 1
         run_id = f"{original}-rerun-{number}"
     resumed = run_id in existing
+    doing = f"{'resuming' if resumed else 'starting'} run {run_id} over the specimens"
+
+    if engine == "local":
+        reader = local_reader()
+        options = local_options(
+            Path(started.images_dir), run_id, out, limit, rerun_of=original
+        )
+        note(f"{doing} of {original}, with the local engine")
+        execute(options, None, ledger, new_run=False, reader=reader)
+        return
+
+    # Keys first: a rerun that cannot send must not leave a run behind.
+    sources = key_sources(keys_file, provision_command)
+    if not sources.has_any_key() and not sources.can_provision():
+        current_key(sources)  # raises the message that says what to set
+    if prompt is not None:
+        prompt_text, prompt_source = read_prompt(prompt)
+    elif was_local:
+        prompt_text, prompt_source = default_prompt(), "default"
+    else:
+        prompt_text = started.prompt_text
+        prompt_source = recorded.get("prompt_source", "default")
+    original_model = DEFAULT_MODEL if was_local else started.model
     options = Options(
         images_dir=Path(started.images_dir),
-        model=resolve_model(model) if model else started.model,
+        model=resolve_model(model) if model else original_model,
         base_url=check_base_url(base_url),
         prompt_text=prompt_text,
         prompt_source=prompt_source,
@@ -120,16 +163,13 @@ def rerun(
         max_attempts=recorded.get("max_attempts", 4),
         backoff=recorded.get("backoff", 1.0),
         read_timeout=recorded.get("read_timeout", 180.0),
-        validate_after=recorded.get("validate_after", 5),
+        validate_after=5 if was_local else recorded.get("validate_after", 5),
         validate_min_rate=recorded.get("validate_min_rate", 0.5),
-        concurrency=concurrency or recorded.get("concurrency", 4),
+        concurrency=concurrency or (4 if was_local else recorded.get("concurrency", 4)),
         rpm=recorded.get("rpm"),
         budget=budget if budget is not None else recorded.get("budget"),
         rerun_of=original,
         argv=sys.argv,
     )
-    note(
-        f"{'resuming' if resumed else 'starting'} run {run_id} over the specimens "
-        f"of {original}"
-    )
-    execute(options, key_sources(keys_file, provision_command), ledger, new_run=False)
+    note(f"{doing} of {original}")
+    execute(options, sources, ledger, new_run=False)

@@ -229,13 +229,33 @@ def local_run(
     ledger: str | None,
 ) -> None:
     """Run the local engine: OCR and label rules, no key, no network."""
-    from herbx import drafting, ocr
-
     check_folder(images_dir)
-    # Load the OCR models before the ledger is touched: a missing extra writes
-    # nothing and says how to install it.
-    reader = ocr.Reader()
-    options = Options(
+    reader = local_reader()
+    options = local_options(images_dir, run_id, out, limit, retry_failed)
+    execute(options, None, ledger, new_run=new_run, reader=reader)
+
+
+def local_reader() -> Any:
+    """Load the OCR models, or say how to install them, before the ledger is
+    touched: a missing extra writes nothing."""
+    from herbx import ocr
+
+    return ocr.Reader()
+
+
+def local_options(
+    images_dir: Path,
+    run_id: str | None,
+    out: Path | None,
+    limit: int | None,
+    retry_failed: bool = False,
+    rerun_of: str | None = None,
+) -> Options:
+    """The options of a local run: no prompt, no endpoint, one sheet at a time,
+    and no early check (a sheet the rules cannot read says nothing of the next)."""
+    from herbx import drafting
+
+    return Options(
         images_dir=images_dir,
         model=drafting.MODEL,
         base_url="local",
@@ -247,10 +267,10 @@ def local_run(
         validate_after=0,
         retry_failed=retry_failed,
         concurrency=1,
+        rerun_of=rerun_of,
         engine=drafting.ENGINE,
         argv=sys.argv,
     )
-    execute(options, None, ledger, new_run=new_run, reader=reader)
 
 
 def execute(
