@@ -53,7 +53,8 @@ def replay_command(
     with Ledger.open(ledger, create=False) as opened:
         run_id = choose_run(opened, run)
         if offline:
-            _offline(opened, run_id, output or Path(f"replay-{run_id}-offline"))
+            out = output or Path(f"replay-{run_id}-offline")
+            _offline(opened, run_id, out, as_json)
             return
         if at is not None:
             position = at
@@ -76,11 +77,22 @@ def replay_command(
     note(f"wrote {', '.join(state.files)} as of position {position} to {out}")
 
 
-def _offline(ledger: Ledger, run_id: str, out: Path) -> None:
+def _offline(ledger: Ledger, run_id: str, out: Path, as_json: bool = False) -> None:
     _make_folder(out)
     result = replay.offline(ledger, run_id, out)
     comparison = result.comparison
-    if result.identical:
+    if as_json:
+        summary = {
+            "run_id": run_id,
+            "identical": result.identical,
+            "lines": result.lines,
+            "specimens": comparison.specimens,
+            "same": comparison.identical,
+            "changes": [change.__dict__ for change in comparison.changes],
+            "raw": str(result.raw),
+        }
+        typer.echo(json.dumps(summary))
+    elif result.identical:
         typer.echo(
             f"identical: the {result.lines} lines of raw.jsonl rebuilt from the "
             "recorded answers match the original byte for byte"
