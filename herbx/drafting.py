@@ -23,7 +23,21 @@ PROVIDER = "herbx label rules"
 
 def outcome(read: ev.OcrRead, path: str) -> ev.ResultSaved | ev.SpecimenFailed:
     """The record today's label rules make of a stored reading."""
-    fields = labels.extract(read.lines)
+    try:
+        fields = labels.extract(read.lines)
+    except Exception as exc:  # noqa: BLE001 - a rules bug must not stall the run
+        # Every resume would read the sheet again and fail the same way, and the
+        # sheets after it would never be read: the sheet fails, the run goes on.
+        return ev.SpecimenFailed(
+            specimen_id=read.specimen_id,
+            path=path,
+            reason="rules_error",
+            message=f"the label rules {labels.VERSION} failed on this sheet's text "
+            f"({type(exc).__name__}: {exc}); the text is kept for a later version",
+            attempts=read.attempt,
+            model=MODEL,
+            provider=PROVIDER,
+        )
     if not fields:
         message = (
             f"the OCR read {len(read.lines)} lines and the label rules found no "

@@ -386,6 +386,17 @@ class Extraction:
                 f"run {self.run_id} is over {started.images_dir}; resume it with that "
                 "folder, or start a new run with --new-run"
             )
+        if started.engine != self.options.engine:
+            was = "the local engine" if started.engine == "local" else started.model
+            flag = (
+                "--engine local"
+                if started.engine == "local"
+                else f"--engine {started.engine} --model {started.model}"
+            )
+            raise UsageError(
+                f"run {self.run_id} was read by {was}; resume it with {flag}, or "
+                "start a new run with --new-run"
+            )
         if started.model != self.options.model:
             raise UsageError(
                 f"run {self.run_id} uses model {started.model}; resume it with "

@@ -93,7 +93,7 @@ def prepare(
         with Image.open(opened) as image:
             image.load()
             image = ImageOps.exif_transpose(image)
-            image = _flatten(image)
+            image = flatten(image)
             if max(image.size) > max_side:
                 image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             buffer = io.BytesIO()
@@ -106,6 +106,11 @@ def prepare(
                 progressive=False,
                 subsampling="4:2:0",
             )
+    except Image.DecompressionBombError:
+        raise ImageError(
+            f"cannot read image {name}: it claims more than "
+            f"{Image.MAX_IMAGE_PIXELS:,} pixels, more than any sheet"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"cannot read image {name}: {exc}") from exc
 
@@ -118,7 +123,7 @@ def prepare(
     )
 
 
-def _flatten(image: Image.Image) -> Image.Image:
+def flatten(image: Image.Image) -> Image.Image:
     """Return an RGB or greyscale copy; transparency is laid on white paper."""
     if image.mode in ("RGB", "L"):
         return image

@@ -102,20 +102,17 @@ HEADER_PATTERNS = (
     r"\bstet\b",  # an annotation slip: a later botanist agreeing, not the label
     r"annotated\s*by|annot\w*\s*par",
 )
-PROVINCES = {
-    "saskatchewan": "Saskatchewan",
-    "sask": "Saskatchewan",
-    "alberta": "Alberta",
-    "alta": "Alberta",
-    "manitoba": "Manitoba",
-    "man": "Manitoba",
-    "british columbia": "British Columbia",
-    "b c": "British Columbia",
-    "ontario": "Ontario",
-    "ont": "Ontario",
-    "quebec": "Quebec",
-    "yukon": "Yukon",
-}
+# Provinces by name, or by the abbreviations labels use, written as abbreviations
+# are: "Man." and "Alta." take their dot, so "man-made" and "Alta Vista" are none.
+PROVINCES = (
+    (r"(?i:\bsaskatchewan\b)|\bSask\b|\bSASK\b", "Saskatchewan"),
+    (r"(?i:\balberta\b)|\bAlta\.|\bALTA\.", "Alberta"),
+    (r"(?i:\bmanitoba\b)|\bMan\.(?!\w)|\bMAN\.(?!\w)", "Manitoba"),
+    (r"(?i:\bbritish\s+columbia\b)|\bB\s?[.:]\s?C\b", "British Columbia"),
+    (r"(?i:\bontario\b)|\bOnt\.|\bONT\.", "Ontario"),
+    (r"(?i:\bqu[eé]bec\b)|\bQue\.|\bP\.\s?Q\.", "Quebec"),
+    (r"(?i:\byukon\b)", "Yukon"),
+)
 MONTHS = {
     "jan": 1,
     "feb": 2,
@@ -129,6 +126,33 @@ MONTHS = {
     "oct": 10,
     "nov": 11,
     "dec": 12,
+}
+# Month names as labels write them, and nothing else: "Marsh" is no March.
+MONTH_WORDS = {
+    **{name[:3]: number for name, number in MONTHS.items()},
+    **{
+        name: number
+        for number, name in enumerate(
+            (
+                "january",
+                "february",
+                "march",
+                "april",
+                "may",
+                "june",
+                "july",
+                "august",
+                "september",
+                "october",
+                "november",
+                "december",
+            ),
+            1,
+        )
+    },
+    "sept": 9,
+    "june": 6,
+    "july": 7,
 }
 ROMAN = {
     "i": 1,
@@ -214,11 +238,21 @@ class _Value:
     # (row, left, text, OCR score): read row by row, each row left to right.
     parts: list[tuple[int, float, str, float]] = field(default_factory=list)
     sure: float = SURE
+    raw: dict[str, str] = field(default_factory=dict)  # cleaned part -> OCR text
 
     def add(self, text: str, score: float, left: float, row: int = 0) -> None:
-        text = clean(text)
-        if text:
-            self.parts.append((row, left, text, score))
+        cleaned = clean(text)
+        if cleaned:
+            self.parts.append((row, left, cleaned, score))
+            self.raw[cleaned] = text
+
+    def ends_abbreviated(self) -> bool:
+        """Whether the last word is an abbreviation with its dot ("Beauv.", "L.")."""
+        if not self.parts:
+            return False
+        last = sorted(self.parts)[-1][2]
+        found = re.search(r"\b([A-Z][A-Za-z]{0,6})\.(?=[\s.·:;]*$)", self.raw[last])
+        return bool(found) and last.endswith(found[1])
 
     @property
     def text(self) -> str:
@@ -235,7 +269,12 @@ class _Value:
 
 def extract(lines: Iterable[Line]) -> dict[str, Any]:
     """Return draft Darwin Core fields, ``{term: {"value", "confidence"}}``."""
-    boxes = [_Box(_plain(line)) for line in lines if "°" not in line.text]
+    # Short texts with a degree sign are the graticule of a printed map.
+    boxes = [
+        _Box(_plain(line))
+        for line in lines
+        if not ("°" in line.text and len(line.text) <= 6)
+    ]
     boxes = _without_checker(boxes)
     label = _without_header(boxes)
     label = _joined_captions(label)
@@ -269,7 +308,10 @@ def _without_checker(boxes: list[_Box]) -> list[_Box]:
             abs(box.left - other.left) < reach and abs(box.top - other.top) < reach
             for other in checker
         )
-        if near and re.fullmatch(r"[\W\dmw]{0,7}", box.line.text.lower()):
+        ruler = re.fullmatch(
+            r"\d{1,3}(/\d{1,3})?|[mc]m|ww|mw|\W*", box.line.text.lower()
+        )
+        if near and ruler:
             continue  # the ruler's "12/22", "mm" and tick numbers
         kept.append(box)
     return kept
@@ -294,12 +336,14 @@ def _plain(line: Line) -> Line:
 def _without_header(boxes: list[_Box]) -> list[_Box]:
     """Drop the institution's printed header, its address lines included.
 
-    A header line is known by its words; the address below it ("SWIFT CURRENT,
-    SASK.") by standing right under a header line, in capitals, with no caption.
+    A header line is known by its words, unless it is captioned ("Locality:
+    Experimental Farm, Indian Head"); the address below it ("SWIFT CURRENT, SASK.")
+    by standing right under a header line, in capitals, with no caption.
     """
     header: list[_Box] = []
     for box in sorted(boxes, key=lambda b: b.top):
-        if _is_header(box.line.text):
+        captioned = any(c.term for c in _captions(box.line.text, box))
+        if _is_header(box.line.text) and not captioned:
             header.append(box)
             continue
         under = any(
@@ -400,12 +444,51 @@ def _caption_at(
                 continue  # a stray letter before the caption, not a misread of it
             if len(target) <= 3 and not _short_caption_ok(tokens, i, used, text):
                 continue
+            if not _stands_as_caption(tokens, i, used, text, target, distance == 0):
+                continue
             rank = len(target) * 10 - distance
             if best is None or rank > best[0]:
                 best = (rank, term, used, distance == 0)
     if best is None:
         return None
     return best[1], best[2], best[3]
+
+
+_SEPARATORS = set(".:;,|·•[]")
+
+
+def _stands_as_caption(
+    tokens: list[tuple[str, int, int]],
+    i: int,
+    used: int,
+    text: str,
+    target: str,
+    exact: bool,
+) -> bool:
+    """Whether words that spell a caption are printed as one, not part of a value.
+
+    A printed caption starts its box or follows punctuation (the dotted line of the
+    value before it), or is glued to that value by the OCR ("WiseDate"). It ends in
+    its dots or colon, the end of the box, or, spelled exactly and long enough not
+    to be an everyday word, a space before its value; "Date June 27, 1935" too. So
+    "Cold Lake" is no "Coll." and "open country" no "Country".
+    """
+    start, end = tokens[i][1], tokens[i + used - 1][2]
+    before = text[tokens[i - 1][2] : start] if i else ""
+    glued = not before and i and text[start].isupper() and text[start - 1].islower()
+    if i and not glued and not _SEPARATORS & set(before):
+        return False
+
+    following = i + used
+    after = text[end : tokens[following][1]] if following < len(tokens) else text[end:]
+    if _SEPARATORS & set(after) or following == len(tokens):
+        return True
+    if not exact:
+        return False
+    if target == "date":
+        word = tokens[following][0]
+        return word.isdigit() or word in MONTH_WORDS
+    return len(target) >= 5
 
 
 def _allowed(target: str) -> int:
@@ -588,6 +671,8 @@ def _finish(term: str, value: _Value) -> dict[str, Any] | None:
     elif term == "scientificName":
         if not re.match(r"[A-Z][a-z]+(\s+[a-z-]{3,})?", text):
             sure *= MALFORMED
+        if value.ends_abbreviated():
+            text += "."  # an author's abbreviation keeps its dot: "Beauv.", "L."
     elif term == "stateProvince":
         text = _province(text) or text
     elif len(re.sub(r"[\W_]", "", text)) < 2:
@@ -624,8 +709,9 @@ def parse_date(text: str) -> tuple[str, float] | None:
     Labels write "Aug. 22, 1985", "22 Aug 1985", "22.VIII.1985", "20/06/47" and
     "08/18/83". A numeric date is read day first unless its first number cannot be
     a month; when both readings are possible the confidence says so. A two-digit year
-    is in the 1900s: labels of this century write the year in full. The reading
-    depends on the text alone, never on today's date, so a replay gives the same.
+    is in the 1900s: labels of this century write the year in full. Years outside
+    1750-2099 are no collection date. The reading depends on the text alone, never
+    on today's date, so a replay gives the same.
     """
     # "S.ept.18.l984": handwriting read together with its dotted line.
     text = re.sub(r"(?<=[A-Za-z])\.(?=[a-z])", "", _digits(text))
@@ -633,30 +719,49 @@ def parse_date(text: str) -> tuple[str, float] | None:
     text = (
         re.sub(r"(?<=[/\d])\.(?=\d)|(?<=\d)\.(?=/)", "", text) if "/" in text else text
     )
-    words = re.findall(r"[A-Za-z]+|\d+", text)
-    lowered = [word.lower() for word in words]
+    # Numbers longer than a year are no part of a date.
+    words = [
+        w
+        for w in re.findall(r"[A-Za-z]+|\d+", text)
+        if not (w.isdigit() and len(w) > 4)
+    ]
 
-    for i, word in enumerate(lowered):
-        month = _month(word)
+    for i, word in enumerate(words):
+        month = MONTH_WORDS.get(word.lower())
         if month is None:
             continue
-        before = lowered[i - 1] if i else ""
-        after = lowered[i + 1 : i + 3]
-        numbers = [w for w in after if w.isdigit()]
-        if numbers and len(numbers[-1]) in (2, 4) and len(numbers) == 2:
-            day, year = int(numbers[0]), _year(numbers[1])
-            return _iso(year, month, day, SURE)
-        if len(before) == 4 and before.isdigit() and numbers:
+        before = words[i - 1] if i else ""
+        numbers = [w for w in words[i + 1 : i + 3] if w.isdigit()]
+        if len(numbers) == 2 and len(numbers[0]) <= 2 and len(numbers[1]) in (2, 4):
+            return _iso(_year(numbers[1]), month, int(numbers[0]), SURE)
+        if len(before) == 4 and before.isdigit() and numbers and len(numbers[0]) <= 2:
             return _iso(int(before), month, int(numbers[0]), SURE)  # "1987 Aug 20"
-        if before.isdigit() and numbers:
+        day_first = before.isdigit() and len(before) <= 2  # "22 Aug 1985"
+        if day_first and numbers and len(numbers[0]) in (2, 4):
             return _iso(_year(numbers[0]), month, int(before), SURE)
-        if numbers and len(numbers[0]) == 4:
+        if numbers and len(numbers[0]) == 4 and _plausible(int(numbers[0])):
             return f"{int(numbers[0]):04d}-{month:02d}", SURE
 
-    match = re.search(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", text)
+    # A Roman month stands between the day and the year: "22.VIII.1985".
+    match = re.search(
+        r"\b(\d{1,2})\s*[.\-/]\s*([IVXivx]{1,4})\s*[.\-/]\s*(\d{2}|\d{4})\b"
+        r"|\b(\d{1,2}) ([IVX]{1,4}) (\d{4})\b",
+        text,
+    )
+    if match:
+        day, roman, year = (
+            match[1] or match[4],
+            match[2] or match[5],
+            match[3] or match[6],
+        )
+        if roman.lower() in ROMAN:
+            return _iso(_year(year), ROMAN[roman.lower()], int(day), SURE)
+    match = re.search(r"\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b", text)
     if match:
         return _iso(int(match[1]), int(match[2]), int(match[3]), SURE)
-    match = re.search(r"(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{2}|\d{4})\b", text)
+    match = re.search(
+        r"\b(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{2}|\d{4})\b", text
+    )
     if match:
         first, second = int(match[1]), int(match[2])
         year = _year(match[3])
@@ -665,17 +770,9 @@ def parse_date(text: str) -> tuple[str, float] | None:
         if second > 12:
             return _iso(year, first, second, SURE)
         return _iso(year, second, first, AMBIGUOUS_DATE)
-    match = re.search(r"\b(1[89]\d\d|20\d\d)\b", text)
-    if match:
+    match = re.search(r"\b(1[789]\d\d|20\d\d)\b", text)
+    if match and _plausible(int(match[1])):
         return match[1], UNCAPTIONED
-    return None
-
-
-def _month(word: str) -> int | None:
-    if word in ROMAN:
-        return ROMAN[word]
-    if len(word) >= 3 and word[:3] in MONTHS:
-        return MONTHS[word[:3]]
     return None
 
 
@@ -684,17 +781,22 @@ def _year(text: str) -> int:
     return 1900 + year if len(text) == 2 else year
 
 
+def _plausible(year: int) -> bool:
+    return 1750 <= year <= 2099
+
+
 def _iso(year: int, month: int, day: int, sure: float) -> tuple[str, float] | None:
+    if not _plausible(year):
+        return None
     try:
         return date(year, month, day).isoformat(), sure
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
 def _province(text: str) -> str | None:
-    words = " ".join(re.findall(r"[a-z]+", text.lower()))
-    for name, province in PROVINCES.items():
-        if re.search(rf"\b{name}\b", words):
+    for pattern, province in PROVINCES:
+        if re.search(pattern, text):
             return province
     return None
 
@@ -712,7 +814,7 @@ def _uncaptioned(
     if "eventDate" not in fields:
         for box in free:
             parsed = parse_date(box.line.text)
-            if parsed and re.search(r"[A-Za-z]{3}|\d+\s*[-/.]\s*\d+", box.line.text):
+            if parsed and len(parsed[0]) == 10:  # a whole date, never a lone year
                 value, certainty = parsed
                 fields["eventDate"] = _field(
                     value, box.line.score * min(certainty, UNCAPTIONED + 0.3)

@@ -121,6 +121,10 @@ class Reader:
             "Global.log_level": "error",
             "Global.text_score": TEXT_SCORE,
             "Global.max_side_len": READ_SIDE + 64,
+            # The detector would scale a thin image's short side up to 736 px; the
+            # sheet is already at the size it should be read at.
+            "Det.limit_type": "max",
+            "Det.limit_side_len": READ_SIDE + 64,
             "EngineConfig.onnxruntime.intra_op_num_threads": threads,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
         }
@@ -253,16 +257,48 @@ class Reader:
 
 
 def _upright(data: bytes, name: str) -> tuple[Image.Image, int]:
+    """The sheet as RGB, turned by its EXIF tag; transparency laid on white."""
+    from herbx.images import flatten
+
+    if not data:
+        raise ImageError(f"{name} is empty (0 bytes)")
     try:
         with Image.open(io.BytesIO(data)) as opened:
             exif = int(opened.getexif().get(0x0112, 1) or 1)
-            image = ImageOps.exif_transpose(opened).convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageError(f"{name} is not an image herbx can read: {exc}") from None
+            image = flatten(ImageOps.exif_transpose(opened)).convert("RGB")
+    except Image.DecompressionBombError:
+        raise ImageError(
+            f"{name} claims more than {Image.MAX_IMAGE_PIXELS:,} pixels, more than "
+            "any sheet"
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name} is not an image format herbx can read") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"{name} cannot be decoded: {exc}") from None
+    _check_shape(image, name)
     return image, exif
 
 
+# A sheet, a label or a packet is never longer than this many times its width; a
+# strip beyond it would make the detector allocate gigabytes for nothing.
+MAX_ASPECT = 12
+MIN_SIDE = 32
+
+
+def _check_shape(image: Image.Image, name: str) -> None:
+    short, long = sorted(image.size)
+    if short < MIN_SIDE or long > MAX_ASPECT * short:
+        raise ImageError(
+            f"{name} is {image.width}x{image.height} px, not the shape of a sheet "
+            f"(at least {MIN_SIDE} px across and at most {MAX_ASPECT} times as long "
+            "as wide)"
+        )
+
+
 def _import() -> Any:
+    # onnxruntime 1.29 and later send usage telemetry from Linux too, unless this is
+    # set before it starts; herbx promises a run that touches no network.
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
     try:
         import rapidocr
     except ImportError:

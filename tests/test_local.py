@@ -8,7 +8,9 @@ against the truth table in tests/data, without running OCR.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -330,7 +332,7 @@ def test_checker_card_and_institution_header_are_not_label_values():
         ]
     )
 
-    assert fields["scientificName"]["value"] == "Senecio vulgaris L"
+    assert fields["scientificName"]["value"] == "Senecio vulgaris L."
     assert fields["habitat"]["value"] == "barley field"
     # Regina and Saskatchewan are the station's address, not the collection site.
     for term in ("locality", "stateProvince", "country", "catalogNumber"):
@@ -386,3 +388,188 @@ def test_an_ambiguous_date_gets_a_low_confidence():
 
     assert fields["eventDate"]["value"] == "1983-06-05"
     assert fields["eventDate"]["confidence"] < 0.5
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected", "absent"),
+    [
+        # Words of a value that spell a caption are not one.
+        (
+            ["Locality: Cold Lake, Alta.", "Collector: J. Smith"],
+            {"locality": "Cold Lake, Alta", "recordedBy": "J. Smith"},
+            (),
+        ),
+        (
+            ["Habitat: late summer meadow", "Date: July 8, 1985"],
+            {"habitat": "late summer meadow", "eventDate": "1985-07-08"},
+            (),
+        ),
+        (
+            ["Locality: Lost River, open country"],
+            {"locality": "Lost River, open country"},
+            ("scientificName", "country"),
+        ),
+        (
+            ["Habitat: along the collector road"],
+            {"habitat": "along the collector road"},
+            ("recordedBy",),
+        ),
+        (
+            ["Locality: Hwy No. 2, 5 mi. S of Moose Jaw"],
+            {"locality": "Hwy No. 2, 5 mi. S of Moose Jaw"},
+            ("recordNumber",),
+        ),
+        # A captioned line naming a station or farm is a value, not the header.
+        (
+            ["Locality: Experimental Farm, Indian Head, Sask."],
+            {
+                "locality": "Experimental Farm, Indian Head, Sask",
+                "stateProvince": "Saskatchewan",
+            },
+            (),
+        ),
+        (
+            ["Locality: 50°17'N 107°48'W, Swift Current"],
+            {"locality": "50°17'N 107°48'W, Swift Current"},
+            (),
+        ),
+        # Province abbreviations only as abbreviations.
+        (["Habitat: man-made pond"], {"habitat": "man-made pond"}, ("stateProvince",)),
+        (
+            ["Locality: Alta Vista, Ottawa"],
+            {"locality": "Alta Vista, Ottawa"},
+            ("stateProvince",),
+        ),
+    ],
+)
+def test_label_words_that_look_like_captions_stay_in_their_value(
+    lines, expected, absent
+):
+    fields = labels.extract(
+        [line(text, 570, 1300 + 30 * row, 400) for row, text in enumerate(lines)]
+    )
+
+    assert {term: fields[term]["value"] for term in expected} == expected
+    for term in absent:
+        assert term not in fields
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2010 Main Street",
+        "Revised 2003",
+        "Marsh 12 1985",
+        "Box 1030, Swift Current, Sask. S9H 3X2",
+        "Quadrat 3 x 4, Box 1985",
+        "Hwy 1 v 20 2",
+    ],
+)
+def test_no_collection_date_is_made_up_from_uncaptioned_text(text):
+    fields = labels.extract([line(text, 570, 1300, 400)])
+
+    assert "eventDate" not in fields
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Date: Aug 12345678901234567890, 1985",
+        "Date: 5 May 123456789012345678901",
+        "Date: 12345678901234567890 ii 85",
+        "Date: May 9999",
+    ],
+)
+def test_impossible_dates_are_left_empty_not_fatal(text):
+    fields = labels.extract([line(text, 570, 1300, 400)])
+
+    assert fields.get("eventDate", {}).get("value", "1985-08") in ("1985-08",)
+
+
+@pytest.fixture(scope="module")
+def reader():
+    from herbx.ocr import Reader
+
+    return Reader()
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_images_no_sheet_has_fail_with_a_reason_instead_of_eating_memory(reader):
+    from herbx.errors import ImageError
+
+    # A 69-byte PNG claiming 40000 x 40000 pixels.
+    header = bytearray(png(Image.new("L", (1, 1))))
+    header[16:24] = (40000).to_bytes(4, "big") * 2
+    cases = {
+        "bomb.png": bytes(header),
+        "strip.png": png(Image.new("RGB", (20000, 8), "white")),
+        "empty.jpg": b"",
+        "text.jpg": b"not an image at all",
+    }
+    for name, data in cases.items():
+        with pytest.raises(ImageError) as caught:
+            reader.read(data, name)
+        message = str(caught.value)
+        assert name in message and "object at 0x" not in message
+
+
+def test_sixteen_bit_and_transparent_sheets_are_read_as_they_look(reader):
+    from herbx.ocr import _upright
+
+    grey = Image.new("I;16", (64, 64), 32768)
+    clear = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+
+    assert _upright(png(grey), "grey.png")[0].getpixel((0, 0))[0] in range(120, 136)
+    assert _upright(png(clear), "clear.png")[0].getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_onnxruntime_telemetry_is_switched_off_before_it_starts(reader):
+    assert os.environ["ORT_DISABLE_TELEMETRY"] == "1"
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_a_local_run_opens_no_network_connection_at_all(tmp_path):
+    """Native code too (onnxruntime's own telemetry): every connect() is traced."""
+    (tmp_path / "sheets").mkdir()
+    with Image.open(SAMPLES / f"{UPRIGHT}.jpg") as image:
+        image.crop((0, 0, 400, 400)).save(tmp_path / "sheets" / "corner.png")
+    trace = tmp_path / "connect.trace"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "HERBX_LEDGER": str(tmp_path / "herbx.db"),
+        "HERBX_KEYS_FILE": str(tmp_path / "keys.env"),
+    }
+    result = subprocess.run(
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=connect",
+            "-o",
+            str(trace),
+            sys.executable,
+            "-m",
+            "herbx",
+            "run",
+            "sheets",
+            "--engine",
+            "local",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stderr
+    calls = trace.read_text().splitlines()
+    off_machine = [c for c in calls if "AF_INET" in c and "127.0.0.1" not in c]
+    assert off_machine == []

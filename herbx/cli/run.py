@@ -184,6 +184,21 @@ def run(
                 "the local OCR engine; its records are drafts"
             )
     if engine == "local":
+        ignored = [
+            name
+            for name, given in (
+                ("--model", model != DEFAULT_MODEL),
+                ("--prompt", prompt is not None),
+                ("--max-side", max_side != 1600),
+                ("--max-tokens", max_tokens != 2048),
+                ("--concurrency", concurrency != 4),
+                ("--rpm", rpm is not None),
+                ("--budget", budget is not None),
+            )
+            if given
+        ]
+        if ignored:
+            note(f"{', '.join(ignored)}: not used by the local engine, ignored")
         local_run(images_dir, run_id, new_run, out, limit, retry_failed, ledger)
         return
     if keyless:
@@ -240,7 +255,11 @@ def local_reader() -> Any:
     touched: a missing extra writes nothing."""
     from herbx import ocr
 
-    return ocr.Reader()
+    try:
+        return ocr.Reader()
+    except KeyboardInterrupt:
+        note("interrupted while the OCR models loaded; nothing was recorded")
+        raise typer.Exit(130) from None
 
 
 def local_options(
