@@ -45,6 +45,16 @@ class Prepared(msgspec.Struct, frozen=True):
 
 def find(root: Path) -> Iterator[Path]:
     """Yield image files under ``root``, recursively, in a stable sorted order."""
+    for path, _name in find_named(root):
+        yield path
+
+
+def find_named(root: Path) -> Iterator[tuple[Path, str]]:
+    """Yield (path, name relative to ``root`` with forward slashes) per image file.
+
+    The name is cut from the walk's own strings: ``Path.relative_to`` took 2 s of a
+    100,000-sheet folder's start-up.
+    """
     if not root.exists():
         raise UsageError(f"no such directory: {root}; give the folder of sheet images")
     if not root.is_dir():
@@ -56,11 +66,15 @@ def find(root: Path) -> Iterator[Path]:
             "permissions or move it out of the images folder"
         )
 
-    for folder, dirs, files in os.walk(root, onerror=unreadable):
+    top = os.fspath(root)
+    for folder, dirs, files in os.walk(top, onerror=unreadable):
         dirs.sort()
+        # os.walk joins below ``top`` with os.path.join: ``folder`` starts with it.
+        inside = folder[len(top) :].lstrip(os.sep).replace(os.sep, "/")
+        prefix = f"{inside}/" if inside else ""
         for name in sorted(files):
             if name.lower().endswith(SUFFIXES) and not name.startswith("."):
-                yield Path(folder, name)
+                yield Path(folder, name), prefix + name
 
 
 def relative_name(path: Path, root: Path) -> str:

@@ -8,6 +8,8 @@ at a time, so a folder of a million sheets costs no more memory than one of ten.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +37,7 @@ def walk(images_dir: Path) -> Iterator[Specimen]:
     Files are not merged here: two files with the same bytes come out as two
     Specimens with the same id, and the caller decides what a duplicate means.
     """
-    for path in images.find(images_dir):
-        name = images.relative_name(path, images_dir)
+    for path, name in images.find_named(images_dir):
         try:
             name.encode("utf-8")
         except UnicodeEncodeError:
@@ -45,8 +46,9 @@ def walk(images_dir: Path) -> Iterator[Specimen]:
                 f"the file name {shown!r} is not valid UTF-8; rename it"
             ) from None
         try:
-            digest = images.file_sha256(path)
-            size = path.stat().st_size
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
         except (ImageError, OSError) as exc:
             raise UsageError(f"cannot read {name}: {exc}") from exc
         yield Specimen(digest, name, size)

@@ -37,4 +37,24 @@ def main() -> None:
         if os.environ.get("HERBX_DEBUG"):
             raise
         print(f"Error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        leave(exc.exit_code)
+    except SystemExit as exc:
+        leave(exc.code)
+
+
+def leave(code: int | str | None) -> None:
+    """Exit without tearing down every imported module one by one.
+
+    Each command closes its ledger, files and locks itself before it returns; what
+    is left is the interpreter freeing the objects of SQLAlchemy, typer and the rest,
+    which took 60 ms of every command. Output is flushed first.
+    """
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed pipe: nothing more can be said there
+    os._exit(code or 0)
