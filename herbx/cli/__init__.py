@@ -6,6 +6,7 @@ non-zero exit; ``HERBX_DEBUG=1`` shows the traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -53,8 +54,7 @@ def leave(code: int | str | None) -> None:
         print(code, file=sys.stderr)
         code = 1
     for stream in (sys.stdout, sys.stderr):
-        try:
+        # A closed pipe: nothing more can be said there.
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass  # a closed pipe: nothing more can be said there
     os._exit(code or 0)
