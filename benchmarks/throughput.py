@@ -120,6 +120,11 @@ def main() -> None:
         help="run concurrency 1 and the baseline once, on this many "
         "(default: the smallest --specimens)",
     )
+    parser.add_argument(
+        "--no-slow",
+        action="store_true",
+        help="only herbx at concurrency 16 (skips concurrency 1 and the baseline)",
+    )
     args = parser.parse_args()
 
     fake, url = start_fake(args.latency)
@@ -134,7 +139,8 @@ def main() -> None:
             }
             slow = args.slow_specimens or min(args.specimens)
             plan = [("herbx", 16, n) for n in args.specimens]
-            plan += [("herbx", 1, slow), ("baseline", 1, slow)]
+            if not args.no_slow:
+                plan += [("herbx", 1, slow), ("baseline", 1, slow)]
             for what, concurrency, n in plan:
                 images = scratch / f"images-{n}"
                 if not images.exists():

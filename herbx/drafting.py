@@ -25,7 +25,7 @@ def outcome(read: ev.OcrRead, path: str) -> ev.ResultSaved | ev.SpecimenFailed:
     """The record today's label rules make of a stored reading."""
     try:
         fields = labels.extract(read.lines)
-    except Exception as exc:  # noqa: BLE001 - a rules bug must not stall the run
+    except Exception as exc:  # a rules bug must not stall the run
         # Every resume would read the sheet again and fail the same way, and the
         # sheets after it would never be read: the sheet fails, the run goes on.
         return ev.SpecimenFailed(
