@@ -299,7 +299,8 @@ def _without_checker(boxes: list[_Box]) -> list[_Box]:
     checker = [box for box in boxes if _is_checker_word(box.line.text)]
     if not checker:
         return boxes
-    reach = 4 * max(box.right - box.left for box in checker)
+    # The card is a few times as long as its printed name, which may run either way.
+    reach = 4 * max(max(b.right - b.left, b.bottom - b.top) for b in checker)
     kept = []
     for box in boxes:
         if box in checker:
@@ -394,7 +395,7 @@ def _joined_captions(boxes: list[_Box]) -> list[_Box]:
 
 
 def _overlap(a: _Box, b: _Box) -> float:
-    """How much two boxes share vertically, as a share of the lower one."""
+    """How much two boxes share vertically, as a share of the shorter one."""
     shared = min(a.bottom, b.bottom) - max(a.top, b.top)
     return max(0, shared) / min(a.height, b.height)
 
