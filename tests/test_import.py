@@ -166,10 +166,32 @@ def test_a_large_import_leaves_the_report_warehouse_current(herbx, tmp_path):
     path = tmp_path / "raw.jsonl"
     path.write_text("\n".join(legacy_lines(6000)) + "\n")
 
-    result = herbx("import", str(path), "--run-id", "big")
+    # 150,000 events by default; the same path with a lower threshold.
+    result = herbx(
+        "import",
+        str(path),
+        "--run-id",
+        "big",
+        env={"HERBX_REPORT_EXPORT_AFTER": "10000"},
+    )
 
     assert result.returncode == 0, result.stderr
     assert "events for herbx report" in result.stderr
     state = json.loads((herbx.workdir / "herbx.db.reports/state.json").read_text())
     head = herbx.rows("SELECT max(position) FROM events")[0][0]
     assert state["position"] == head
+
+
+def test_an_import_below_the_threshold_leaves_the_export_to_the_next_report(
+    herbx, tmp_path
+):
+    path = tmp_path / "raw.jsonl"
+    path.write_text("\n".join(legacy_lines(600)) + "\n")
+
+    result = herbx("import", str(path), "--run-id", "small")
+
+    assert result.returncode == 0, result.stderr
+    assert "events for herbx report" not in result.stderr
+    assert not (herbx.workdir / "herbx.db.reports/state.json").exists()
+    report = herbx("report", "success_rate", "--format", "json")
+    assert report.returncode == 0 and '"small"' in report.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -46,7 +47,23 @@ RunOption = Annotated[
 # so that the first report after it stays within its 3 s: the export runs at about
 # 80,000 events a second (docs/projections.md). Fewer cost that report under 2 s,
 # and the run does not pay DuckDB's memory (about 200 MB) at its end.
+# HERBX_REPORT_EXPORT_AFTER changes it (a slower disk may want it lower).
 REPORT_EXPORT_AFTER = 150_000
+
+
+def report_export_after() -> int:
+    value = os.environ.get("HERBX_REPORT_EXPORT_AFTER", "").strip()
+    if not value:
+        return REPORT_EXPORT_AFTER
+    try:
+        return max(0, int(value))
+    except ValueError:
+        # Read when a run has ended: a typo must not turn its success into an error.
+        note(
+            f"HERBX_REPORT_EXPORT_AFTER={value!r} is not a whole number of events; "
+            f"using {REPORT_EXPORT_AFTER}"
+        )
+        return REPORT_EXPORT_AFTER
 
 
 def keep_reports_current(ledger: str | None) -> None:
@@ -54,10 +71,11 @@ def keep_reports_current(ledger: str | None) -> None:
     from herbx.ledger import Ledger
     from herbx.warehouse import Warehouse
 
+    threshold = report_export_after()
     try:
         with Ledger.open(ledger, create=False) as opened:
             warehouse = Warehouse(opened)
-            if warehouse.behind() >= REPORT_EXPORT_AFTER:
+            if warehouse.behind() >= threshold:
                 note(f"exporting {warehouse.behind()} events for herbx report")
                 warehouse.refresh()
     except Exception as exc:  # the run is saved; the next report exports instead

@@ -277,7 +277,7 @@ def local_options(
     return Options(
         images_dir=images_dir,
         model=drafting.MODEL,
-        base_url="local",
+        base_url="",  # sends nothing anywhere
         prompt_text="",
         prompt_source="none: label rules",
         run_id=run_id,
