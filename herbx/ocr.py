@@ -222,6 +222,8 @@ class Reader:
             ys = [point[1] for point in box]
             bounds = (min(xs), min(ys), max(xs), max(ys))
             width, height = bounds[2] - bounds[0], bounds[3] - bounds[1]
+            if min(width, height) < 4:
+                continue  # a speck, nothing the recogniser could read
             if width >= 2 * height:
                 across.append((width, bounds))
             elif height >= 2 * width:
