@@ -215,7 +215,11 @@ class OccurrenceRows:
                     "draft transcription by OCR and label rules "
                     f"{event.rules_version}; not verified"
                 )
-                fields = {**fields, "occurrenceRemarks": {"value": note}}
+                # herbx is sure of its own note: no --min-confidence blanks it.
+                fields = {
+                    **fields,
+                    "occurrenceRemarks": {"value": note, "confidence": 1.0},
+                }
             db.execute(
                 "INSERT OR REPLACE INTO occurrence_rows VALUES (?, ?, ?, ?)",
                 (

@@ -77,11 +77,6 @@ def find_named(root: Path) -> Iterator[tuple[Path, str]]:
                 yield Path(folder, name), prefix + name
 
 
-def relative_name(path: Path, root: Path) -> str:
-    """Return ``path`` relative to ``root`` with forward slashes, as recorded."""
-    return path.relative_to(root).as_posix()
-
-
 def file_sha256(path: Path) -> str:
     """Return the SHA-256 of a file's bytes."""
     try:

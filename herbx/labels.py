@@ -343,8 +343,8 @@ def _without_header(boxes: list[_Box]) -> list[_Box]:
     """
     header: list[_Box] = []
     for box in sorted(boxes, key=lambda b: b.top):
-        captioned = any(c.term for c in _captions(box.line.text, box))
-        if _is_header(box.line.text) and not captioned:
+        captions = _captions(box.line.text, box)
+        if _is_header(box.line.text) and not any(c.term for c in captions):
             header.append(box)
             continue
         under = any(
@@ -355,7 +355,7 @@ def _without_header(boxes: list[_Box]) -> list[_Box]:
         )
         # Printed headers are set in capitals; a value right below one is not.
         capitals = not re.search("[a-z]", box.line.text)
-        if under and capitals and not _captions(box.line.text, box):
+        if under and capitals and not captions:
             header.append(box)
     return [box for box in boxes if box not in header]
 

@@ -162,33 +162,28 @@ class Reader:
             duration_ms=round((time.perf_counter() - started) * 1000),
         )
 
-    def _lines(self, image: Image.Image, scale: float) -> list[Line]:
+    def _run(self, image: Image.Image, det: bool, cls: bool, rec: bool) -> Any:
+        """RapidOCR over an image; it keeps the steps of the previous call, so all
+        three are named every time."""
         import numpy as np
 
-        if scale != 1:
-            size = (round(image.width * scale), round(image.height * scale))
-            image = image.resize(size, Image.Resampling.LANCZOS)
-        # RapidOCR keeps the steps of the previous call: name them every time.
-        found = self._engine(
-            np.asarray(image)[:, :, ::-1], use_det=True, use_cls=True, use_rec=True
+        return self._engine(
+            np.asarray(image)[:, :, ::-1], use_det=det, use_cls=cls, use_rec=rec
         )
+
+    def _lines(self, image: Image.Image, scale: float) -> list[Line]:
+        readable = _scaled(image, scale, Image.Resampling.LANCZOS)
+        found = self._run(readable, det=True, cls=True, rec=True)
         if found.boxes is None:
             return []
 
         lines = []
         for box, text, score in zip(found.boxes, found.txts, found.scores, strict=True):
-            xs = [point[0] / scale for point in box]
-            ys = [point[1] / scale for point in box]
             lines.append(
                 Line(
                     text=text.strip(),
                     score=round(float(score), 4),
-                    box=(
-                        round(min(xs)),
-                        round(min(ys)),
-                        round(max(xs)),
-                        round(max(ys)),
-                    ),
+                    box=tuple(round(v / scale) for v in _bounds(box)),
                 )
             )
         # Top to bottom, then left to right: a stable order for the rules and diffs.
@@ -202,25 +197,16 @@ class Reader:
         boxes); which of the two ways is read from the recogniser's confidence on
         the longest lines turned each way.
         """
-        import numpy as np
-
         scale = min(1.0, PROBE_SIDE / max(image.size))
-        probe = image
-        if scale != 1:
-            size = (round(image.width * scale), round(image.height * scale))
-            probe = image.resize(size, Image.Resampling.BILINEAR)
-        found = self._engine(
-            np.asarray(probe)[:, :, ::-1], use_det=True, use_cls=False, use_rec=False
-        )
+        probe = _scaled(image, scale, Image.Resampling.BILINEAR)
+        found = self._run(probe, det=True, cls=False, rec=False)
         if found.boxes is None:
             return 0
 
         across: list[tuple[float, tuple[float, ...]]] = []
         upright: list[tuple[float, tuple[float, ...]]] = []
         for box in found.boxes:
-            xs = [point[0] for point in box]
-            ys = [point[1] for point in box]
-            bounds = (min(xs), min(ys), max(xs), max(ys))
+            bounds = _bounds(box)
             width, height = bounds[2] - bounds[0], bounds[3] - bounds[1]
             if min(width, height) < 4:
                 continue  # a speck, nothing the recogniser could read
@@ -243,19 +229,26 @@ class Reader:
         return turns[0] if scores[0] >= scores[1] else turns[1]
 
     def _recognition_score(self, crops: list[Image.Image], turn: int) -> float:
-        import numpy as np
-
         total = 0.0
         for crop in crops:
             turned = crop.rotate(turn, expand=True) if turn else crop
-            found = self._engine(
-                np.asarray(turned)[:, :, ::-1],
-                use_det=False,
-                use_cls=False,
-                use_rec=True,
-            )
+            found = self._run(turned, det=False, cls=False, rec=True)
             total += float(found.scores[0]) if found.scores else 0.0
         return total
+
+
+def _scaled(image: Image.Image, scale: float, resample: Any) -> Image.Image:
+    if scale == 1:
+        return image
+    size = (round(image.width * scale), round(image.height * scale))
+    return image.resize(size, resample)
+
+
+def _bounds(points: Any) -> tuple[float, float, float, float]:
+    """[left, top, right, bottom] of a detector's four-point box."""
+    xs = [point[0] for point in points]
+    ys = [point[1] for point in points]
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 def _upright(data: bytes, name: str) -> tuple[Image.Image, int]:

@@ -8,8 +8,6 @@ at a time, so a folder of a million sheets costs no more memory than one of ten.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +44,8 @@ def walk(images_dir: Path) -> Iterator[Specimen]:
                 f"the file name {shown!r} is not valid UTF-8; rename it"
             ) from None
         try:
-            with open(path, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            digest = images.file_sha256(path)
+            size = path.stat().st_size
         except (ImageError, OSError) as exc:
             raise UsageError(f"cannot read {name}: {exc}") from exc
         yield Specimen(digest, name, size)

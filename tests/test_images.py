@@ -26,7 +26,7 @@ def test_images_are_found_recursively_in_any_letter_case(tmp_path):
         save(tmp_path / name, format="PNG" if "png" in name else "JPEG")
     (tmp_path / "notes.txt").write_text("not an image")
 
-    found = [images.relative_name(p, tmp_path) for p in images.find(tmp_path)]
+    found = [name for _path, name in images.find_named(tmp_path)]
 
     assert found == ["a.jpg", "b.JPEG", "e.tiff", "sub/c.png", "sub/deeper/d.TIF"]
 
