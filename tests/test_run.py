@@ -174,11 +174,15 @@ def test_early_validation_stops_the_run_when_most_replies_fail(
 def test_early_validation_threshold_and_size_are_configurable(herbx, sheets, fake):
     fake.script([Fault(kind="prose", times=2)])
 
+    # One at a time: the two failures are then the first two to finish. With several
+    # workers a success can overtake them and the fourth finisher pass the check.
     result = herbx(
         "run",
         str(sheets),
         "--run-id",
         "r1",
+        "--concurrency",
+        "1",
         "--validate-after",
         "4",
         "--validate-min-rate",
