@@ -161,4 +161,11 @@ class LiveFile:
         self._handle.flush()
 
     def close(self) -> None:
+        """Let go of the file, rebuilding it if it was replaced after the last line.
+
+        A projection written onto the file while the run ended may predate the
+        run's last outcomes; the ledger has them all.
+        """
         self._handle.close()
+        if self._replaced():
+            write_atomically(self.path, self._rebuild)

@@ -7,8 +7,10 @@ import signal
 import time
 from collections import Counter
 
+from herbx import projections
 from herbx.fakeserver import Fault
 from herbx.ledger import Ledger
+from herbx.rawjsonl import LiveFile, write_atomically
 from herbx.verify import verify
 
 
@@ -155,6 +157,23 @@ def test_replacing_raw_jsonl_during_a_run_does_not_lose_lines(herbx, sheets, fak
     herbx("project", "raw.jsonl", "--run", "p1", "-o", "runs/p1/raw.jsonl")
 
     assert process.wait(timeout=60) == 0
+    assert_run_is_whole(herbx, "p1")
+
+
+def test_raw_jsonl_replaced_by_an_old_projection_after_the_last_line_is_mended(
+    herbx, sheets
+):
+    # `herbx project -o` read the ledger early, and its rename landed after the run
+    # wrote its last line: only the run, as it ends, can still notice.
+    herbx("run", str(sheets), "--run-id", "p1")
+    path = herbx.workdir / "runs/p1/raw.jsonl"
+    with Ledger.open(herbx.ledger) as ledger:
+        live = LiveFile(path, lambda out: projections.raw_jsonl(ledger, "p1", out))
+        early = b"".join(path.read_bytes().splitlines(keepends=True)[:3])
+        write_atomically(path, early)
+
+        live.close()
+
     assert_run_is_whole(herbx, "p1")
 
 

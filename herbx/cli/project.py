@@ -15,6 +15,9 @@ from herbx.ledger import Ledger
 from herbx.rawjsonl import write_atomically
 from herbx.store import Store
 
+# How often ``project -o`` writes a file again because the ledger moved on meanwhile.
+SETTLE_PASSES = 5
+
 
 @app.command()
 def project(
@@ -67,6 +70,21 @@ def project(
             sys.stdout.buffer.flush()
             return
         try:
-            write_atomically(output, write)
+            _write_settled(opened, output, write)
         except OSError as exc:
             raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+
+
+def _write_settled(ledger: Ledger, output: Path, write) -> None:
+    """Write ``output``, again if the ledger moved on while it was being written.
+
+    The file may be the one a live run appends to (raw.jsonl): an outcome the run
+    committed after our read and wrote into the file we then replaced would be lost.
+    A few passes settle it; a run still busy after them rebuilds the file itself
+    when it next writes a line or ends.
+    """
+    for _ in range(SETTLE_PASSES):
+        before = ledger.head()
+        write_atomically(output, write)
+        if ledger.head() == before:
+            return
