@@ -13,10 +13,12 @@ Views (all times UTC):
   (response bodies left out: reports never need them, and they are most of the size).
 - ``runs``: one row per run: model, endpoint, started time, specimen count.
 - ``requests``: one row per attempt: when, which key, the status, latency, reported
-  cost (NULL when unknown), and the failure reason if it failed.
+  cost (NULL when unknown), and the failure reason if it failed. A local engine's
+  OCR read is an answered attempt with no key or status and a cost of 0.
 - ``results``: one row per specimen outcome: saved or failed, reason, fields (JSON).
 - ``keys``: key events: loaded, rejected, rotated, provisioned, retired.
-- ``costs``: one row per priced response: run, model, key, day, cost.
+- ``costs``: one row per priced response: run, model, key, day, cost (local OCR
+  reads are priced at 0).
 """
 
 from __future__ import annotations
@@ -97,7 +99,20 @@ SELECT sent.*, answered.status, answered.latency_ms, answered.cost,
        failed.request_id IS NULL AND answered.request_id IS NOT NULL AS succeeded
 FROM sent
 LEFT JOIN answered USING (request_id)
-LEFT JOIN failed USING (request_id);
+LEFT JOIN failed USING (request_id)
+UNION ALL BY NAME
+-- A local OCR read is an attempt too: answered here, free, its latency the read's.
+SELECT e.run_id, e.specimen_id,
+       e.ts - to_milliseconds(CAST(e.payload->>'duration_ms' AS BIGINT)) AS sent_at,
+       NULL AS key_fp,
+       e.payload->>'request_id' AS request_id,
+       CAST(e.payload->>'attempt' AS INTEGER) AS attempt,
+       r.model, NULL AS status,
+       CAST(e.payload->>'duration_ms' AS DOUBLE) AS latency_ms,
+       0.0 AS cost, NULL AS failure, NULL AS retryable,
+       true AS answered, true AS succeeded
+FROM events e LEFT JOIN runs r USING (run_id)
+WHERE e.type = 'ocr_read';
 
 CREATE OR REPLACE VIEW results AS
 SELECT run_id, specimen_id, ts AS finished_at,
@@ -121,7 +136,11 @@ WHERE type IN ('key_loaded', 'auth_rejected', 'rotation_started', 'key_provision
 CREATE OR REPLACE VIEW costs AS
 SELECT e.run_id, r.model, e.key_fp, CAST(e.ts AS DATE) AS day, e.ts, e.cost
 FROM events e LEFT JOIN runs r USING (run_id)
-WHERE e.type = 'response_received' AND e.cost IS NOT NULL;
+WHERE e.type = 'response_received' AND e.cost IS NOT NULL
+UNION ALL
+SELECT e.run_id, r.model, NULL, CAST(e.ts AS DATE), e.ts, 0.0
+FROM events e LEFT JOIN runs r USING (run_id)
+WHERE e.type = 'ocr_read';
 """
 
 EMPTY_PART = (

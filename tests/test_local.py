@@ -185,6 +185,12 @@ def test_audit_projections_and_reports_work_on_a_local_run(local_run):
     assert report.returncode == 0, report.stderr
     (row,) = [json.loads(line) for line in report.stdout.splitlines()]
     assert (row["run_id"], row["saved"], row["failed"]) == ("local", 3, 0)
+    latency = run_herbx(work, "report", "latency_percentiles", "--format", "json")
+    (row,) = [json.loads(line) for line in latency.stdout.splitlines()]
+    assert (row["model"], row["responses"]) == ("local/rapidocr", 3)
+    assert row["p50_ms"] > 0
+    attempts = run_herbx(work, "report", "retries_and_rotations", "--format", "json")
+    assert json.loads(attempts.stdout)["attempts"] == 3
     listing = run_herbx(work, "report", "--list").stdout.splitlines()
     for name in [entry.split()[0] for entry in listing]:
         result = run_herbx(work, "report", name)
