@@ -2,11 +2,14 @@
 
 The cost of a sheet comes from this ledger's own history with the same model when
 there is any (reported costs are what is billed), else from the shipped price table.
+The local engine costs nothing but time, so its plan is in hours, taken from this
+ledger's own OCR reads.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -88,4 +91,44 @@ def estimate(
         )
     return Estimate(
         model, specimens, None, "unknown: no history, not in the table", key_limit
+    )
+
+
+@dataclass(frozen=True)
+class LocalEstimate:
+    specimens: int
+    seconds_per_sheet: float
+    source: str
+
+    @property
+    def hours(self) -> float:
+        return self.seconds_per_sheet * self.specimens / 3600
+
+
+# The newest reads say most about this machine and this herbx; a few hundred are
+# plenty for a median.
+LOCAL_SAMPLE = 500
+# The median time per sheet docs/offline.md measured, for a ledger with no reads yet.
+MEASURED_SECONDS = 4.6
+
+
+def local_estimate(ledger: Ledger | None, specimens: int) -> LocalEstimate:
+    """Estimate how long the local engine takes over ``specimens`` sheets."""
+    durations = []
+    if ledger is not None:
+        for record in ledger.read(types=("ocr_read",)):
+            if isinstance(record.event, ev.OcrRead):
+                durations.append(record.event.duration_ms)
+    durations = durations[-LOCAL_SAMPLE:]
+    if not durations:
+        return LocalEstimate(
+            specimens,
+            MEASURED_SECONDS,
+            "no local run in this ledger yet; docs/offline.md measured this on 2 cores",
+        )
+    median = statistics.median(durations) / 1000
+    return LocalEstimate(
+        specimens,
+        median,
+        f"median of this ledger's last {len(durations)} OCR reads",
     )

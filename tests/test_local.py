@@ -202,6 +202,20 @@ def test_audit_projections_and_reports_work_on_a_local_run(local_run):
     assert total["spend_usd"] == 0 and total["unknown_cost_attempts"] == 0
 
 
+def test_estimate_plans_a_local_run_in_time_from_this_ledgers_reads(local_run):
+    work, _ = local_run
+    reads = [read["duration_ms"] for read in events(work, "ocr_read")]
+
+    plan = run_herbx(work, "estimate", "sheets", "--engine", "local")
+
+    assert plan.returncode == 0, plan.stderr
+    assert "$0.0000 (no API, no key)" in plan.stdout
+    assert f"{sorted(reads)[1] / 1000:.1f} s (median of this ledger's last 3" in (
+        plan.stdout
+    )
+    assert "free-tier" not in plan.stdout and "keys needed" not in plan.stdout
+
+
 def test_darwin_core_exports_say_the_records_are_drafts(local_run):
     work, _ = local_run
 

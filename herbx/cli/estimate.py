@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from herbx import drafting
 from herbx.cli.app import LedgerOption, app
-from herbx.estimate import FREE_TIER_DAILY, estimate
+from herbx.errors import UsageError
+from herbx.estimate import (
+    FREE_TIER_DAILY,
+    LocalEstimate,
+    estimate,
+    local_estimate,
+)
 from herbx.ledger import Ledger, resolve_url
 from herbx.openrouter import DEFAULT_MODEL, resolve_model
 from herbx.provisioning import DEFAULT_KEY_LIMIT
@@ -21,21 +29,30 @@ def estimate_command(
         Path, typer.Argument(help="Folder of sheet images.", metavar="IMAGES_DIR")
     ],
     model: Annotated[str, typer.Option(help="Model id or alias.")] = DEFAULT_MODEL,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="openrouter: cost, keys and free-tier days; local: hours of OCR.",
+            metavar="openrouter|local",
+        ),
+    ] = "openrouter",
     key_limit: Annotated[
         float, typer.Option(min=0.0, help="Spending limit per key (USD).")
     ] = DEFAULT_KEY_LIMIT,
     ledger: LedgerOption = None,
 ) -> None:
     """Plan a run: sheets, cost per sheet, total, keys and free-tier days needed."""
-    model_id = resolve_model(model)
+    if engine not in ("openrouter", "local"):
+        raise UsageError(f"--engine {engine!r} is not one of openrouter, local")
+    model_id = drafting.MODEL if engine == "local" else resolve_model(model)
     specimens = count(images_dir)
     url = resolve_url(ledger)
     exists = url.get_backend_name() != "sqlite" or Path(url.database or "").exists()
-    if exists:
-        with Ledger.open(ledger, create=False) as opened:
-            plan = estimate(opened, model_id, specimens, key_limit)
-    else:
-        plan = estimate(None, model_id, specimens, key_limit)
+    with Ledger.open(ledger, create=False) if exists else nullcontext() as opened:
+        if model_id == drafting.MODEL:
+            _print_local(local_estimate(opened, specimens))
+            return
+        plan = estimate(opened, model_id, specimens, key_limit)
 
     def usd(value: float | None) -> str:
         return "unknown" if value is None else f"${value:,.4f}"
@@ -57,6 +74,28 @@ def estimate_command(
         (f"free-tier days at {n}/day", f"{plan.free_days(n):,}")
         for n in FREE_TIER_DAILY
     ]
+    _print(rows)
+
+
+def _print_local(plan: LocalEstimate) -> None:
+    _print(
+        [
+            ("model", f"{drafting.MODEL} (local OCR and label rules: draft records)"),
+            ("specimens", f"{plan.specimens:,}"),
+            ("cost", "$0.0000 (no API, no key)"),
+            ("time per specimen", f"{plan.seconds_per_sheet:.1f} s ({plan.source})"),
+            ("total time", f"{_duration(plan.hours)} (one sheet at a time)"),
+        ]
+    )
+
+
+def _duration(hours: float) -> str:
+    if hours >= 1:
+        return f"{hours:,.1f} h"
+    return f"{hours * 60:.0f} min" if hours * 60 >= 1 else f"{hours * 3600:.0f} s"
+
+
+def _print(rows: list[tuple[str, str]]) -> None:
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         typer.echo(f"{label:<{width}}  {value}")
