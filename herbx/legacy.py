@@ -56,6 +56,7 @@ class Line:
     provider: str | None
     usage: dict[str, Any] | None
     timestamp: str
+    rules: str = ""  # a local engine's draft: the label rules' version
 
 
 def specimen_id_for(item: dict[str, Any], images_dir: Path | None) -> str:
@@ -115,6 +116,7 @@ def read(path: Path, images_dir: Path | None, result: Imported) -> Iterator[Line
                 if isinstance(item.get("usage"), dict)
                 else None,
                 timestamp=_text(item.get("timestamp")) or "",
+                rules=(_text(item.get("rules")) or "") if item.get("draft") else "",
             )
 
 
@@ -152,6 +154,17 @@ def import_file(
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
+    # Two passes, so that each sheet gets one outcome: the first finds the line
+    # that stands for each sheet (and the models the lines name), the second
+    # records just those.
+    standing: dict[str, int] = {}
+    named: set[str | None] = set()
+    for line in read(path, images_dir, result):
+        standing[line.specimen_id] = line.number
+        named.add(line.model)
+    if model is None and len(named) == 1:
+        model = named.pop()  # the file's own lines say which model made them
+
     ledger.append(
         run_id,
         [
@@ -167,11 +180,6 @@ def import_file(
             )
         ],
     )
-    # Two passes, so that each sheet gets one outcome: the first finds the line
-    # that stands for each sheet, the second records just those.
-    standing: dict[str, int] = {}
-    for line in read(path, images_dir, result):
-        standing[line.specimen_id] = line.number
     pending: list[ev.Event] = []
     for line in read(path, images_dir, Imported(run_id)):
         if standing[line.specimen_id] != line.number:
@@ -212,6 +220,7 @@ def _events(line: Line, model: str | None, result: Imported) -> list[ev.Event]:
                 usage=line.usage,
                 parse_note=f"imported from line {line.number}",
                 recorded_at=line.timestamp,
+                rules_version=line.rules,
             )
         )
     else:

@@ -216,6 +216,29 @@ def test_estimate_plans_a_local_run_in_time_from_this_ledgers_reads(local_run):
     assert "free-tier" not in plan.stdout and "keys needed" not in plan.stdout
 
 
+def test_an_imported_local_raw_jsonl_keeps_its_model_and_draft_marks(
+    local_run, tmp_path
+):
+    work, _ = local_run
+    copy = tmp_path / "herbx.db"
+    shutil.copy(work / "herbx.db", copy)
+    ledger = ["--ledger", str(copy)]
+
+    imported = run_herbx(work, "import", "out/raw.jsonl", "--run-id", "again", *ledger)
+    assert imported.returncode == 0, imported.stderr
+
+    lines = run_herbx(work, "project", "raw.jsonl", "--run", "again", *ledger).stdout
+    drafts = [json.loads(line) for line in lines.splitlines()]
+    assert [(line["draft"], line["rules"]) for line in drafts] == [(True, "1")] * 3
+    runs = run_herbx(work, "runs", "--json", *ledger).stdout.splitlines()
+    models = {row["run_id"]: row["model"] for row in map(json.loads, runs)}
+    assert models["again"] == "local/rapidocr"
+    occurrences = run_herbx(
+        work, "project", "occurrence.csv", "--run", "again", *ledger
+    ).stdout
+    assert occurrences.count("draft transcription by OCR and label rules 1") == 3
+
+
 def test_darwin_core_exports_say_the_records_are_drafts(local_run):
     work, _ = local_run
 
