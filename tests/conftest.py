@@ -47,13 +47,18 @@ class Herbx:
     def __init__(self, workdir: Path, fake: FakeOpenRouter):
         self.workdir = workdir
         self.ledger = workdir / "herbx.db"
+        # The machine's own herbx settings (~/.config/herbx holds keys and reports)
+        # and proxies must not reach the fake on 127.0.0.1 or change what is shipped.
         self.env = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith(("OPENROUTER_", "HERBX_"))
+            if not key.startswith(("OPENROUTER_", "HERBX_", "XDG_"))
+            and not key.lower().endswith("_proxy")
         }
         self.env.update(
             {
+                "HOME": str(workdir),
+                "NO_PROXY": "127.0.0.1,localhost",
                 "OPENROUTER_API_KEY": KEY,
                 "OPENROUTER_BASE_URL": fake.url,
                 "HERBX_LEDGER": str(self.ledger),

@@ -136,8 +136,10 @@ def test_sigterm_records_the_run_as_aborted_and_it_resumes(herbx, sheets, fake):
 def test_a_second_process_cannot_take_over_a_run_that_is_being_written(
     herbx, sheets, fake
 ):
-    fake.latency = 0.3
-    first = herbx.popen("run", str(sheets), "--run-id", "c1")
+    # Slow enough that the first run is still busy however long the second takes
+    # to start on a loaded machine; let go of below.
+    fake.latency = 1.0
+    first = herbx.popen("run", str(sheets), "--run-id", "c1", "--concurrency", "1")
     herbx.wait_for("request_sent", 1)
 
     second = herbx("run", str(sheets), "--run-id", "c1")

@@ -255,18 +255,24 @@ def test_darwin_core_exports_say_the_records_are_drafts(local_run):
     assert "vision language model" not in eml
 
 
-def test_a_rerun_of_a_local_run_uses_the_local_engine(local_run):
+def test_a_rerun_of_a_local_run_uses_the_local_engine(local_run, tmp_path):
     work, _ = local_run
+    # On a copy: the other tests count the shared ledger's reads and runs.
+    copy = tmp_path / "herbx.db"
+    shutil.copy(work / "herbx.db", copy)
+    ledger = ["--ledger", str(copy)]
 
     refused = run_herbx(
-        work, "rerun", "local", "--engine", "openrouter", "--run-id", "remote"
+        work, "rerun", "local", "--engine", "openrouter", "--run-id", "remote", *ledger
     )
     assert refused.returncode == 2 and "OPENROUTER_API_KEY" in refused.stderr
-    assert "remote" not in run_herbx(work, "runs").stdout
+    assert "remote" not in run_herbx(work, "runs", *ledger).stdout
 
-    again = run_herbx(work, "rerun", "local", "--run-id", "again")
+    again = run_herbx(
+        work, "rerun", "local", "--run-id", "again", "--out", str(tmp_path), *ledger
+    )
     assert again.returncode == 0, again.stderr
-    diff = run_herbx(work, "diff", "local", "again")
+    diff = run_herbx(work, "diff", "local", "again", *ledger)
     assert diff.returncode == 0, diff.stderr
     assert "3 the same" in diff.stdout
 

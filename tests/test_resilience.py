@@ -136,9 +136,9 @@ def test_requests_per_minute_are_capped(herbx, sheets, fake):
         "run",
         str(sheets),
         "--limit",
-        "8",
+        "6",
         "--rpm",
-        "300",
+        "60",
         "--concurrency",
         "4",
         *FAST,
@@ -146,13 +146,14 @@ def test_requests_per_minute_are_capped(herbx, sheets, fake):
 
     assert result.returncode == 0, result.stderr
     arrivals = sorted(r.time for r in chats(fake))
-    # 300 a minute is one every 0.2 s. Requests leave on that beat; on a loaded
-    # machine one may reach the server late and close up on the next, so the beat
-    # is checked over every window of three requests rather than every pair.
+    # 60 a minute is one a second. Requests leave on that beat, but each first
+    # commits its request_sent event (an fsync), so on a busy disk one may reach the
+    # server late and close up on the next: the beat is checked over every window
+    # of three requests rather than every pair.
     windows = [b - a for a, b in zip(arrivals, arrivals[2:], strict=False)]
-    assert len(arrivals) == 8
-    assert min(windows) >= 0.3
-    assert arrivals[-1] - arrivals[0] >= 7 * 0.2 * 0.95
+    assert len(arrivals) == 6
+    assert min(windows) >= 1.5
+    assert arrivals[-1] - arrivals[0] >= 5 * 1.0 * 0.95
 
 
 def test_a_budget_stops_the_run_before_it_is_crossed_and_a_larger_one_resumes(
