@@ -48,11 +48,17 @@ class Estimate:
 
 
 def history(ledger: Ledger, model: str) -> tuple[float, int]:
-    """Return (spend, saved specimens) over this ledger's runs of ``model``."""
+    """Return (spend, saved specimens) over this ledger's runs of ``model``.
+
+    Imported runs are left out: their files rarely say what each sheet cost, and
+    counting their sheets at nothing would make the model look cheaper than it is.
+    """
     runs = [
         record.run_id
         for record in ledger.read(types=("run_started",))
-        if isinstance(record.event, ev.RunStarted) and record.event.model == model
+        if isinstance(record.event, ev.RunStarted)
+        and record.event.model == model
+        and record.event.engine != "import"
     ]
     if not runs:
         return 0.0, 0
@@ -116,10 +122,21 @@ def local_estimate(ledger: Ledger | None, specimens: int) -> LocalEstimate:
     """Estimate how long the local engine takes over ``specimens`` sheets."""
     durations = []
     if ledger is not None:
-        for record in ledger.read(types=("ocr_read",)):
-            if isinstance(record.event, ev.OcrRead):
-                durations.append(record.event.duration_ms)
-    durations = durations[-LOCAL_SAMPLE:]
+        # Found by the type index, newest first, so that only the sample is decoded:
+        # each read carries every line of its sheet.
+        query = (
+            select(events_table.c.position)
+            .where(events_table.c.type == "ocr_read")
+            .order_by(events_table.c.position.desc())
+            .limit(LOCAL_SAMPLE)
+        )
+        with ledger.engine.connect() as conn:
+            positions = conn.execute(query).scalars().all()
+        if positions:
+            after = min(positions) - 1
+            for record in ledger.read(types=("ocr_read",), after=after):
+                if isinstance(record.event, ev.OcrRead):
+                    durations.append(record.event.duration_ms)
     if not durations:
         return LocalEstimate(
             specimens,

@@ -248,7 +248,9 @@ class Extraction:
             raise
         finally:
             self.progress.stop()
-            self.raw.close()
+            problem = self.raw.close()
+            if problem:
+                self.progress.warn(problem)
         return Outcome(self.run_id, self.out, self.state, stopped, resumed)
 
     def _start_work(self) -> None:

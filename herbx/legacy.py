@@ -116,7 +116,7 @@ def read(path: Path, images_dir: Path | None, result: Imported) -> Iterator[Line
                 if isinstance(item.get("usage"), dict)
                 else None,
                 timestamp=_text(item.get("timestamp")) or "",
-                rules=(_text(item.get("rules")) or "") if item.get("draft") else "",
+                rules=_draft_rules(item),
             )
 
 
@@ -132,6 +132,14 @@ def _unusable(item: Any) -> str:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _draft_rules(item: dict[str, Any]) -> str:
+    """The rules version of a local engine's draft line, "" for any other line."""
+    if item.get("draft") is not True:
+        return ""
+    # A draft must stay marked as one even when its file lost the version.
+    return _text(item.get("rules")) or "unknown"
 
 
 def import_file(
@@ -158,12 +166,16 @@ def import_file(
     # that stands for each sheet (and the models the lines name), the second
     # records just those.
     standing: dict[str, int] = {}
-    named: set[str | None] = set()
+    models: dict[str, str | None] = {}
     for line in read(path, images_dir, result):
         standing[line.specimen_id] = line.number
-        named.add(line.model)
+        models[line.specimen_id] = line.model
+    named = set(models.values())
+    del models
+    # The standing lines all name one model: it made the run. Where some name none,
+    # the file may mix models, and the run stays "unknown" unless --model says.
     if model is None and len(named) == 1:
-        model = named.pop()  # the file's own lines say which model made them
+        model = named.pop()
 
     ledger.append(
         run_id,

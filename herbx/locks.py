@@ -1,4 +1,4 @@
-"""An exclusive lock on a file, held by this process until the block ends.
+"""Exclusive locks on a file or a folder, held by this process until the block ends.
 
 flock locks vanish with the process that held them, so a crash never leaves one
 behind.
@@ -17,6 +17,22 @@ from pathlib import Path
 def exclusive(path: Path) -> Iterator[None]:
     """Wait for, then hold, an exclusive lock on ``path`` (created mode 0600)."""
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        os.close(descriptor)
+
+
+@contextmanager
+def folder(path: Path) -> Iterator[None]:
+    """Wait for, then hold, an exclusive lock on the folder ``path``.
+
+    Locking the folder rather than a file in it leaves nothing behind, and still
+    holds when the files in it are replaced.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield

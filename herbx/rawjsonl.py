@@ -17,7 +17,7 @@ from typing import IO
 import msgspec
 
 from herbx import events as ev
-from herbx import failpoints
+from herbx import failpoints, locks
 from herbx.ledger import Record
 
 _encoder = msgspec.json.Encoder()
@@ -120,18 +120,33 @@ def write_atomically(path: Path, data: bytes | Callable[[IO[bytes]], None]) -> N
         raise
 
 
+def replace_projected(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Replace ``path`` with a file ``write`` makes from the ledger.
+
+    ``write`` reads the ledger under the lock a live run takes for each line it
+    adds: an outcome is either in the ledger before the read or appended after
+    the new file is in place, where the run sees the swap and rebuilds.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with locks.folder(path.parent):
+        write_atomically(path, write)
+
+
 class LiveFile:
     """raw.jsonl as a run writes it: rebuilt from the ledger, then appended to.
 
     If someone replaces the file while the run writes (``herbx project -o`` onto it),
-    the next line notices and rebuilds it from the ledger instead of writing into a
-    file that no longer has a name.
+    the next line, or the run's end, notices and rebuilds it from the ledger instead
+    of writing into a file that no longer has a name. Each check and write holds the
+    folder's lock, which ``replace_projected`` holds from its read to its rename.
     """
 
     def __init__(self, path: Path, rebuild: Callable[[IO[bytes]], None]):
         self.path = path
         self._rebuild = rebuild
-        self._open()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with locks.folder(path.parent):
+            self._open()
 
     def _open(self) -> None:
         write_atomically(self.path, self._rebuild)
@@ -142,30 +157,42 @@ class LiveFile:
     def _replaced(self) -> bool:
         try:
             stat = os.stat(self.path)
-        except FileNotFoundError:
-            return True
+        except OSError:
+            return True  # gone, or its folder is: write it again
         return (stat.st_dev, stat.st_ino) != self._identity
 
     def append(self, line: bytes) -> None:
         """Add one committed outcome's line (the ledger already holds it)."""
-        if self._replaced():
-            self._handle.close()
-            self._open()  # the rebuild already includes this line
-            return
-        # Flushed per line so that `wc -l` and `jq` see a running extraction.
-        if failpoints.due("raw_write_torn"):
-            self._handle.write(line[: len(line) // 2])
+        with locks.folder(self.path.parent):
+            if self._replaced():
+                self._handle.close()
+                self._open()  # the rebuild already includes this line
+                return
+            # Flushed per line so that `wc -l` and `jq` see a running extraction.
+            if failpoints.due("raw_write_torn"):
+                self._handle.write(line[: len(line) // 2])
+                self._handle.flush()
+                failpoints.crash()
+            self._handle.write(line)
             self._handle.flush()
-            failpoints.crash()
-        self._handle.write(line)
-        self._handle.flush()
 
-    def close(self) -> None:
-        """Let go of the file, rebuilding it if it was replaced after the last line.
+    def close(self) -> str | None:
+        """Let go of the file; return a warning if it could not be put right.
 
-        A projection written onto the file while the run ended may predate the
-        run's last outcomes; the ledger has them all.
+        A file replaced after the last line (by a projection that read the ledger
+        before the run's last outcomes) is rebuilt. The run may be ending on an
+        error of its own, so a failure here is told, not raised: the ledger has
+        every line.
         """
-        self._handle.close()
-        if self._replaced():
-            write_atomically(self.path, self._rebuild)
+        try:
+            with locks.folder(self.path.parent):
+                replaced = self._replaced()
+                self._handle.close()
+                if replaced:
+                    write_atomically(self.path, self._rebuild)
+        except OSError as exc:
+            return (
+                f"could not rewrite {self.path} ({exc.strerror}); the ledger has "
+                "every line: herbx project raw.jsonl --run RUN -o PATH"
+            )
+        return None

@@ -102,6 +102,8 @@ LEFT JOIN answered USING (request_id)
 LEFT JOIN failed USING (request_id)
 UNION ALL BY NAME
 -- A local OCR read is an attempt too: answered here, free, its latency the read's.
+-- Its outcome is the run's next event; a draft the rules could not make fails it,
+-- as an answer that cannot be parsed fails a request.
 SELECT e.run_id, e.specimen_id,
        e.ts - to_milliseconds(CAST(e.payload->>'duration_ms' AS BIGINT)) AS sent_at,
        NULL AS key_fp,
@@ -109,9 +111,15 @@ SELECT e.run_id, e.specimen_id,
        CAST(e.payload->>'attempt' AS INTEGER) AS attempt,
        r.model, NULL AS status,
        CAST(e.payload->>'duration_ms' AS DOUBLE) AS latency_ms,
-       0.0 AS cost, NULL AS failure, NULL AS retryable,
-       true AS answered, true AS succeeded
-FROM events e LEFT JOIN runs r USING (run_id)
+       0.0 AS cost,
+       outcome.payload->>'reason' AS failure,
+       CASE WHEN outcome.seq IS NULL THEN NULL ELSE false END AS retryable,
+       true AS answered, outcome.seq IS NULL AS succeeded
+FROM events e
+LEFT JOIN runs r USING (run_id)
+LEFT JOIN events outcome
+       ON outcome.run_id = e.run_id AND outcome.seq = e.seq + 1
+      AND outcome.type = 'specimen_failed'
 WHERE e.type = 'ocr_read';
 
 CREATE OR REPLACE VIEW results AS

@@ -1,7 +1,7 @@
--- Spend per key fingerprint, from the costs the API reported.
-SELECT key_fp, round(sum(cost), 6) AS spend_usd, count(*) AS priced_responses
+-- Spend per key fingerprint, from the costs the API reported (local reads: "local").
+SELECT coalesce(key_fp, 'local') AS key_fp, round(sum(cost), 6) AS spend_usd,
+       count(*) AS priced_responses
 FROM costs
-WHERE key_fp IS NOT NULL  -- the local engine's reads use no key
-  AND (getvariable('run_id') IS NULL OR run_id = getvariable('run_id'))
-GROUP BY key_fp
+WHERE getvariable('run_id') IS NULL OR run_id = getvariable('run_id')
+GROUP BY 1
 ORDER BY spend_usd DESC;

@@ -195,3 +195,54 @@ def test_an_import_below_the_threshold_leaves_the_export_to_the_next_report(
     assert not (herbx.workdir / "herbx.db.reports/state.json").exists()
     report = herbx("report", "success_rate", "--format", "json")
     assert report.returncode == 0 and '"small"' in report.stdout
+
+
+def test_an_imported_file_names_its_model_but_does_not_lower_its_estimate(
+    herbx, tmp_path
+):
+    records = recorded_records()
+    legacy = tmp_path / "cheap.jsonl"
+    legacy.write_text(
+        "".join(
+            json.dumps({"image": image, "model": "openai/gpt-4o-mini", "dwc": fields})
+            + "\n"
+            for _, image, fields in records
+        )
+    )
+    herbx("import", str(legacy), "--run-id", "old")
+    folder = tmp_path / "sheets"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"not looked at")
+
+    runs = [json.loads(line) for line in herbx("runs", "--json").stdout.splitlines()]
+    plan = herbx("estimate", str(folder), "--model", "openai/gpt-4o-mini").stdout
+
+    assert runs[0]["model"] == "openai/gpt-4o-mini"
+    # The file says nothing of what the sheets cost: not $0 each.
+    assert "price table" in plan and "this ledger" not in plan
+
+
+def test_draft_lines_stay_drafts_only_when_they_say_so(herbx, tmp_path):
+    (_, image, fields), *_ = recorded_records()
+    lines = [
+        {"image": "a.jpg", "dwc": fields, "draft": True, "rules": "1"},
+        {"image": "b.jpg", "dwc": fields, "draft": True},
+        {"image": "c.jpg", "dwc": fields, "draft": "false", "rules": "1"},
+        {"image": "d.jpg", "dwc": fields},
+    ]
+    legacy = tmp_path / "drafts.jsonl"
+    legacy.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    herbx("import", str(legacy), "--run-id", "d")
+    projected = herbx("project", "raw.jsonl", "--run", "d").stdout.splitlines()
+
+    marks = {
+        item["image"]: (item.get("draft"), item.get("rules"))
+        for item in map(json.loads, projected)
+    }
+    assert marks == {
+        "a.jpg": (True, "1"),
+        "b.jpg": (True, "unknown"),
+        "c.jpg": (None, None),
+        "d.jpg": (None, None),
+    }

@@ -239,6 +239,36 @@ def test_an_imported_local_raw_jsonl_keeps_its_model_and_draft_marks(
     assert occurrences.count("draft transcription by OCR and label rules 1") == 3
 
 
+def test_a_sheet_with_no_label_text_is_a_failed_attempt_in_reports(tmp_path):
+    sheets = tmp_path / "sheets"
+    sheets.mkdir()
+    Image.new("RGB", (900, 600), "white").save(sheets / "blank.jpg")
+    run = run_herbx(tmp_path, "run", "sheets", "--run-id", "blank", "--engine", "local")
+    assert run.returncode == 0, run.stderr
+
+    attempts = run_herbx(
+        tmp_path,
+        "sql",
+        "SELECT succeeded, failure, latency_ms > 0 AS timed FROM requests",
+        "--format",
+        "json",
+    )
+    failures = run_herbx(tmp_path, "report", "failures_by_reason", "--format", "json")
+
+    # The read itself worked, but no draft came of it: as an answer that cannot be
+    # parsed, it is a failed attempt.
+    assert json.loads(attempts.stdout) == {
+        "succeeded": False,
+        "failure": "no_text",
+        "timed": True,
+    }
+    levels = [
+        (row["level"], row["reason"])
+        for row in map(json.loads, failures.stdout.splitlines())
+    ]
+    assert levels == [("attempt", "no_text"), ("specimen", "no_text")]
+
+
 def test_darwin_core_exports_say_the_records_are_drafts(local_run):
     work, _ = local_run
 

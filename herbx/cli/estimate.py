@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from herbx import drafting
-from herbx.cli.app import LedgerOption, app
+from herbx.cli.app import LedgerOption, app, note
 from herbx.errors import UsageError
 from herbx.estimate import (
     FREE_TIER_DAILY,
@@ -44,12 +44,25 @@ def estimate_command(
     """Plan a run: sheets, cost per sheet, total, keys and free-tier days needed."""
     if engine not in ("openrouter", "local"):
         raise UsageError(f"--engine {engine!r} is not one of openrouter, local")
-    model_id = drafting.MODEL if engine == "local" else resolve_model(model)
+    model_id = resolve_model(model)
+    # The local engine's model id names nothing an endpoint serves: it means local.
+    local = engine == "local" or model_id == drafting.MODEL
+    if local:
+        ignored = [
+            name
+            for name, given in (
+                ("--model", model_id not in (DEFAULT_MODEL, drafting.MODEL)),
+                ("--key-limit", key_limit != DEFAULT_KEY_LIMIT),
+            )
+            if given
+        ]
+        if ignored:
+            note(f"{', '.join(ignored)}: not used by the local engine, ignored")
     specimens = count(images_dir)
     url = resolve_url(ledger)
     exists = url.get_backend_name() != "sqlite" or Path(url.database or "").exists()
     with Ledger.open(ledger, create=False) if exists else nullcontext() as opened:
-        if model_id == drafting.MODEL:
+        if local:
             _print_local(local_estimate(opened, specimens))
             return
         plan = estimate(opened, model_id, specimens, key_limit)
@@ -90,9 +103,12 @@ def _print_local(plan: LocalEstimate) -> None:
 
 
 def _duration(hours: float) -> str:
-    if hours >= 1:
-        return f"{hours:,.1f} h"
-    return f"{hours * 60:.0f} min" if hours * 60 >= 1 else f"{hours * 3600:.0f} s"
+    seconds = hours * 3600
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    if seconds < 3570:  # what would print as "60 min" is "1.0 h"
+        return f"{seconds / 60:.0f} min"
+    return f"{hours:,.1f} h"
 
 
 def _print(rows: list[tuple[str, str]]) -> None:

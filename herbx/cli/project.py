@@ -12,11 +12,8 @@ from herbx import projections
 from herbx.cli.app import LedgerOption, RunOption, app, note
 from herbx.errors import UsageError
 from herbx.ledger import Ledger
-from herbx.rawjsonl import write_atomically
+from herbx.rawjsonl import replace_projected
 from herbx.store import Store
-
-# How often ``project -o`` writes a file again because the ledger moved on meanwhile.
-SETTLE_PASSES = 5
 
 
 @app.command()
@@ -70,21 +67,7 @@ def project(
             sys.stdout.buffer.flush()
             return
         try:
-            _write_settled(opened, output, write)
+            # The file may be the raw.jsonl a live run appends to: see there.
+            replace_projected(output, write)
         except OSError as exc:
             raise UsageError(f"cannot write {output}: {exc.strerror}") from None
-
-
-def _write_settled(ledger: Ledger, output: Path, write) -> None:
-    """Write ``output``, again if the ledger moved on while it was being written.
-
-    The file may be the one a live run appends to (raw.jsonl): an outcome the run
-    committed after our read and wrote into the file we then replaced would be lost.
-    A few passes settle it; a run still busy after them rebuilds the file itself
-    when it next writes a line or ends.
-    """
-    for _ in range(SETTLE_PASSES):
-        before = ledger.head()
-        write_atomically(output, write)
-        if ledger.head() == before:
-            return
