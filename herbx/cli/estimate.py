@@ -11,12 +11,7 @@ import typer
 from herbx import drafting
 from herbx.cli.app import LedgerOption, app, note
 from herbx.errors import UsageError
-from herbx.estimate import (
-    FREE_TIER_DAILY,
-    LocalEstimate,
-    estimate,
-    local_estimate,
-)
+from herbx.estimate import FREE_TIER_DAILY, LocalEstimate, estimate, local_estimate
 from herbx.ledger import Ledger, resolve_url
 from herbx.openrouter import DEFAULT_MODEL, resolve_model
 from herbx.provisioning import DEFAULT_KEY_LIMIT
@@ -41,7 +36,10 @@ def estimate_command(
     ] = DEFAULT_KEY_LIMIT,
     ledger: LedgerOption = None,
 ) -> None:
-    """Plan a run: sheets, cost per sheet, total, keys and free-tier days needed."""
+    """Plan a run: sheets, cost per sheet, total, keys and free-tier days needed.
+
+    With the local engine a run costs nothing but time: the plan gives that instead.
+    """
     if engine not in ("openrouter", "local"):
         raise UsageError(f"--engine {engine!r} is not one of openrouter, local")
     model_id = resolve_model(model)
