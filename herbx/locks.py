@@ -34,8 +34,16 @@ def folder(path: Path) -> Iterator[None]:
     """
     descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            held = True
+        except OSError:
+            # NFS turns flock into a write lock, which a folder opened for reading
+            # cannot take. This lock only orders rewrites of derived files, so it
+            # is better to go on without it than to stop a run.
+            held = False
         yield
+        if held:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
     finally:
-        fcntl.flock(descriptor, fcntl.LOCK_UN)
         os.close(descriptor)

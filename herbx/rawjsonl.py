@@ -125,7 +125,8 @@ def replace_projected(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
     ``write`` reads the ledger under the lock a live run takes for each line it
     adds: an outcome is either in the ledger before the read or appended after
-    the new file is in place, where the run sees the swap and rebuilds.
+    the new file is in place, where the run sees the swap and rebuilds. A run
+    writing into the same folder waits with its next line until the file is in place.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with locks.folder(path.parent):
