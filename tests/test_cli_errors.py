@@ -189,3 +189,19 @@ def test_auditing_a_run_that_does_not_exist_is_an_error(herbx, sheets):
     result = herbx("audit", "--run", "nope")
 
     assert_one_line_error(result, "no run 'nope'")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("report", "success_rate", "--format", "xml"), "--format"),
+        (("run", ".", "--limit", "0"), "--limit"),
+        (("costs", "--by", "week"), "--by"),
+        (("nosuch",), "nosuch"),
+    ],
+)
+def test_a_bad_option_value_is_one_line_naming_the_help_to_read(herbx, args, needle):
+    result = herbx(*args)
+
+    assert_one_line_error(result, needle, "--help)")
+    assert result.returncode == 2
