@@ -27,6 +27,13 @@ def note(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def note_unused_by_local(given: dict[str, bool]) -> None:
+    """Say which of the options given (name: whether given) the local engine ignores."""
+    ignored = [name for name, was_given in given.items() if was_given]
+    if ignored:
+        note(f"{', '.join(ignored)}: not used by the local engine, ignored")
+
+
 LedgerOption = Annotated[
     str | None,
     typer.Option(

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from herbx import drafting
-from herbx.cli.app import LedgerOption, app, note
+from herbx.cli.app import LedgerOption, app, note_unused_by_local
 from herbx.errors import UsageError
 from herbx.estimate import FREE_TIER_DAILY, LocalEstimate, estimate, local_estimate
 from herbx.ledger import Ledger, resolve_url
@@ -46,16 +46,12 @@ def estimate_command(
     # The local engine's model id names nothing an endpoint serves: it means local.
     local = engine == "local" or model_id == drafting.MODEL
     if local:
-        ignored = [
-            name
-            for name, given in (
-                ("--model", model_id not in (DEFAULT_MODEL, drafting.MODEL)),
-                ("--key-limit", key_limit != DEFAULT_KEY_LIMIT),
-            )
-            if given
-        ]
-        if ignored:
-            note(f"{', '.join(ignored)}: not used by the local engine, ignored")
+        note_unused_by_local(
+            {
+                "--model": model_id not in (DEFAULT_MODEL, drafting.MODEL),
+                "--key-limit": key_limit != DEFAULT_KEY_LIMIT,
+            }
+        )
     specimens = count(images_dir)
     url = resolve_url(ledger)
     exists = url.get_backend_name() != "sqlite" or Path(url.database or "").exists()

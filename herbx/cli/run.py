@@ -11,7 +11,14 @@ from typing import Annotated, Any
 import typer
 
 from herbx import interrupts
-from herbx.cli.app import LedgerOption, app, keep_reports_current, note, stderr
+from herbx.cli.app import (
+    LedgerOption,
+    app,
+    keep_reports_current,
+    note,
+    note_unused_by_local,
+    stderr,
+)
 from herbx.cli.keys import (
     KeyLimitOption,
     KeyLimitResetOption,
@@ -184,21 +191,17 @@ def run(
                 "the local OCR engine; its records are drafts"
             )
     if engine == "local":
-        ignored = [
-            name
-            for name, given in (
-                ("--model", model != DEFAULT_MODEL),
-                ("--prompt", prompt is not None),
-                ("--max-side", max_side != 1600),
-                ("--max-tokens", max_tokens != 2048),
-                ("--concurrency", concurrency != 4),
-                ("--rpm", rpm is not None),
-                ("--budget", budget is not None),
-            )
-            if given
-        ]
-        if ignored:
-            note(f"{', '.join(ignored)}: not used by the local engine, ignored")
+        note_unused_by_local(
+            {
+                "--model": model != DEFAULT_MODEL,
+                "--prompt": prompt is not None,
+                "--max-side": max_side != 1600,
+                "--max-tokens": max_tokens != 2048,
+                "--concurrency": concurrency != 4,
+                "--rpm": rpm is not None,
+                "--budget": budget is not None,
+            }
+        )
         local_run(images_dir, run_id, new_run, out, limit, retry_failed, ledger)
         return
     if keyless:
